@@ -1,0 +1,120 @@
+"""Item embeddings: computed once per (catalog version, encoder), cached on disk.
+
+An :class:`ItemIndex` holds one L2-normalised content vector per item. For an encoder
+with an image tower the vector is the normalised mean of the text and image embeddings
+(items without a readable image use text alone); otherwise it is the text embedding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from recommender.catalog import CatalogItem, item_text
+from recommender.encoders import Encoder
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ItemIndex:
+    """Content vectors for a catalog, row ``i`` belonging to ``item_ids[i]``."""
+
+    item_ids: list[str]
+    vectors: np.ndarray  # (n_items, dim) float32, L2-normalised
+    encoder_id: str
+    fingerprint: str  # catalog version the vectors were computed from
+
+    def __post_init__(self) -> None:
+        self.position = {item_id: i for i, item_id in enumerate(self.item_ids)}
+
+    def rows(self, item_ids: Sequence[str]) -> np.ndarray:
+        """Row numbers of the given ids, silently dropping ids not in the catalog."""
+        return np.array([self.position[i] for i in item_ids if i in self.position], dtype=np.int64)
+
+
+def catalog_fingerprint(items: Sequence[CatalogItem]) -> str:
+    """A digest of everything that changes an item's embedding: ids, texts and images."""
+    digest = hashlib.sha256()
+    for item in items:
+        digest.update(json.dumps([item.item_id, item_text(item), item.image_path or ""]).encode())
+    return digest.hexdigest()[:16]
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text)[:80]
+
+
+def cache_path(cache_dir: str | os.PathLike[str], encoder_id: str, fingerprint: str) -> Path:
+    """Where the vectors for this catalog version and encoder live."""
+    key = hashlib.sha256(encoder_id.encode()).hexdigest()[:8]
+    return Path(cache_dir) / f"{_slug(encoder_id)}-{key}" / f"{fingerprint}.npz"
+
+
+def _resolve_image(item: CatalogItem, image_root: str | None) -> str | None:
+    if not item.image_path:
+        return None
+    path = item.image_path
+    if image_root and not os.path.isabs(path):
+        path = os.path.join(image_root, path)
+    return path if os.path.isfile(path) else None
+
+
+def encode_items(
+    items: Sequence[CatalogItem], encoder: Encoder, *, image_root: str | None = None, progress: bool = True
+) -> np.ndarray:
+    """Embed items with the encoder: (n_items, dim) float32, L2-normalised."""
+    vectors = encoder.encode_text([item_text(i) for i in items], normalize=True, progress=progress)
+    if encoder.has_image_tower:
+        with_image = [(row, path) for row, item in enumerate(items) if (path := _resolve_image(item, image_root))]
+        if with_image:
+            rows, paths = zip(*with_image, strict=True)
+            image_vectors = encoder.encode_images(list(paths), normalize=True, progress=progress)
+            vectors[list(rows)] = vectors[list(rows)] + image_vectors
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return (vectors / np.clip(norms, 1e-12, None)).astype(np.float32)
+
+
+def build_item_index(
+    items: Sequence[CatalogItem],
+    encoder: Encoder,
+    cache_dir: str | os.PathLike[str] | None = None,
+    *,
+    image_root: str | None = None,
+    progress: bool = True,
+) -> ItemIndex:
+    """Return the item index, loading it from ``cache_dir`` when this version was embedded before.
+
+    The cache file is written atomically (temp file + rename), so a crash mid-write never
+    leaves a truncated cache that a later process would trust.
+    """
+    fingerprint = catalog_fingerprint(items)
+    ids = [item.item_id for item in items]
+    path = cache_path(cache_dir, encoder.encoder_id, fingerprint) if cache_dir else None
+    if path is not None and path.exists():
+        with np.load(path, allow_pickle=False) as data:
+            if list(data["item_ids"]) == ids:
+                return ItemIndex(ids, data["vectors"].astype(np.float32), encoder.encoder_id, fingerprint)
+        log.warning("embedding cache %s does not match the catalog; recomputing", path)
+    log.info("embedding %d items with %s", len(items), encoder.encoder_id)
+    vectors = encode_items(items, encoder, image_root=image_root, progress=progress)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(fh, item_ids=np.array(ids, dtype=str), vectors=vectors)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    return ItemIndex(ids, vectors, encoder.encoder_id, fingerprint)

@@ -1,0 +1,1 @@
+"""Training, data loading, simulation and evaluation for WhisperLite (not needed at inference)."""

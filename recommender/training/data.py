@@ -1,0 +1,170 @@
+"""Interaction datasets and the per-user temporal split.
+
+An :class:`InteractionDataset` is a catalog plus request events ``(user, item, time,
+request text)``; some datasets add history-only events (e.g. MovieLens ratings) that feed a
+user's history but are never a prediction target.
+
+Split (leave-last-out in time, per user): each user's last request event is the test case,
+the second-to-last the validation case, the rest training. Users with fewer than three
+events are training-only. Anything *learned* from interactions (model weights, popularity,
+item descriptions built from reviews) uses the training events only; a case's history is
+the user's own items strictly before the case, which is input, not training signal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+from recommender.catalog import CatalogItem
+
+
+@dataclass(frozen=True)
+class Interaction:
+    """A user asked for ``request_text`` and chose ``item_id`` at ``timestamp``."""
+
+    user_id: str
+    item_id: str
+    timestamp: float
+    request_text: str
+    # Ground truth when more than the chosen item is correct (simulation); empty = {item_id}.
+    relevant_item_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class HistoryEvent:
+    """An item a user consumed that only counts as history (no request text)."""
+
+    user_id: str
+    item_id: str
+    timestamp: float
+
+
+@dataclass
+class InteractionDataset:
+    """A catalog with request events and optional history-only events."""
+
+    name: str
+    items: list[CatalogItem]
+    interactions: list[Interaction]
+    history_events: list[HistoryEvent] = field(default_factory=list)
+    description: str = ""
+
+    def users(self) -> list[str]:
+        """Users with at least one request event, sorted."""
+        return sorted({i.user_id for i in self.interactions})
+
+    def fingerprint(self) -> str:
+        """Digest of the catalog ids and all events: identifies the training data."""
+        digest = hashlib.sha256(self.name.encode())
+        digest.update(json.dumps([i.item_id for i in self.items]).encode())
+        for x in self.interactions:
+            digest.update(json.dumps([x.user_id, x.item_id, x.timestamp, x.request_text]).encode())
+        for h in self.history_events:
+            digest.update(json.dumps([h.user_id, h.item_id, h.timestamp]).encode())
+        return digest.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Example:
+    """One request event with the history the user had at that moment."""
+
+    user_id: str
+    request_text: str
+    target_item_id: str
+    history_item_ids: tuple[str, ...]  # oldest first, target excluded
+    relevant_item_ids: frozenset[str]  # ground truth for evaluation
+    timestamp: float
+
+
+@dataclass
+class Split:
+    """Training examples and held-out validation / test cases (one per eligible user)."""
+
+    train: list[Example]
+    val: list[Example]
+    test: list[Example]
+
+    def train_user_ids(self) -> list[str]:
+        return sorted({e.user_id for e in self.train})
+
+    def popularity(self) -> Counter[str]:
+        """Item counts over training examples only (no validation/test leakage)."""
+        return Counter(e.target_item_id for e in self.train)
+
+
+def _history_before(
+    own: list[Interaction], position: int, extra: list[HistoryEvent], target: str, max_history: int
+) -> tuple[str, ...]:
+    """The user's items before event ``position``: earlier request events + earlier history events."""
+    t = own[position].timestamp
+    events = [(x.timestamp, 0, x.item_id) for x in own[:position]]
+    events += [(h.timestamp, 1, h.item_id) for h in extra if h.timestamp < t]
+    events.sort(key=lambda e: (e[0], e[1]))
+    seen: set[str] = set()
+    ordered: list[str] = []
+    for _, _, item_id in reversed(events):  # newest first so duplicates keep their last time
+        if item_id != target and item_id not in seen:
+            seen.add(item_id)
+            ordered.append(item_id)
+        if len(ordered) >= max_history:
+            break
+    return tuple(reversed(ordered))
+
+
+def temporal_split(dataset: InteractionDataset, *, max_history: int = 50) -> Split:
+    """Per-user leave-last-out split in time (see the module docstring)."""
+    by_user: dict[str, list[Interaction]] = defaultdict(list)
+    for x in dataset.interactions:
+        by_user[x.user_id].append(x)
+    extra: dict[str, list[HistoryEvent]] = defaultdict(list)
+    for h in dataset.history_events:
+        extra[h.user_id].append(h)
+    train: list[Example] = []
+    val: list[Example] = []
+    test: list[Example] = []
+    for user in sorted(by_user):
+        # Stable sort: events with equal timestamps keep their file order.
+        own = sorted(by_user[user], key=lambda x: x.timestamp)
+        n = len(own)
+        for pos, x in enumerate(own):
+            example = Example(
+                user_id=user,
+                request_text=x.request_text,
+                target_item_id=x.item_id,
+                history_item_ids=_history_before(own, pos, extra[user], x.item_id, max_history),
+                relevant_item_ids=frozenset(x.relevant_item_ids or (x.item_id,)),
+                timestamp=x.timestamp,
+            )
+            if n >= 3 and pos == n - 1:
+                test.append(example)
+            elif n >= 3 and pos == n - 2:
+                val.append(example)
+            else:
+                train.append(example)
+    return Split(train=train, val=val, test=test)
+
+
+def describe_items_from_training(
+    items: list[CatalogItem], train: list[Example], *, max_requests: int = 5, max_chars: int = 400
+) -> list[CatalogItem]:
+    """Give items without descriptive text a description made of their training-period requests.
+
+    For catalogs with no metadata (Amazon 5-core ships reviews only) the item's own id is
+    meaningless to a text encoder; the requests that led to it *in the training period* are
+    the best leak-free description available.
+    """
+    texts: dict[str, list[str]] = defaultdict(list)
+    for e in train:
+        if len(texts[e.target_item_id]) < max_requests:
+            texts[e.target_item_id].append(e.request_text)
+    out = []
+    for item in items:
+        if item.text or not texts.get(item.item_id):
+            out.append(item)
+            continue
+        text = " | ".join(texts[item.item_id])[:max_chars]
+        out.append(CatalogItem(item.item_id, item.title, text, dict(item.attributes), item.image_path, item.image_url))
+    return out

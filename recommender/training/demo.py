@@ -1,0 +1,67 @@
+"""A demo WhisperLite checkpoint for the study app, trained on the shopper simulation.
+
+The study app has no purchase logs of its own, so its demo command calls
+:func:`ensure_demo_checkpoint` with whatever catalog it serves (real Myntra or the generated
+sample catalog): a small SIMULATED-shopper run trains in about a minute on a laptop CPU and
+is reused on later calls as long as the encoder and catalog are unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from recommender.catalog import CatalogItem
+from recommender.checkpoint import CheckpointError, load_checkpoint
+from recommender.embeddings import catalog_fingerprint
+from recommender.encoders import Encoder
+from recommender.model import WhisperLiteConfig
+from recommender.training.simulation import simulate_shoppers
+from recommender.training.train import prepare, train_whisperlite
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CACHE_DIR = Path(__file__).resolve().parents[2] / "var" / "cache" / "embeddings"
+
+
+def demo_fingerprint(items: list[CatalogItem], seed: int) -> str:
+    """What a demo checkpoint was trained on: the catalog version and the simulation seed."""
+    return f"demo-sim:{catalog_fingerprint(items)}:seed{seed}"
+
+
+def ensure_demo_checkpoint(
+    items: list[CatalogItem],
+    encoder: Encoder,
+    path: str | os.PathLike[str],
+    *,
+    seed: int = 0,
+    progress: bool = True,
+    cache_dir: str | os.PathLike[str] | None = None,
+    n_shoppers: int = 600,
+    epochs: int = 6,
+) -> Path:
+    """Return ``path``, training a demo checkpoint there first unless a matching one exists.
+
+    An existing file is reused when it is a readable checkpoint for this encoder and this
+    catalog; otherwise (missing, other encoder, other catalog, corrupt) it is retrained and
+    replaced atomically.
+    """
+    path = Path(path)
+    fingerprint = demo_fingerprint(items, seed)
+    if path.exists():
+        try:
+            ckpt = load_checkpoint(path)
+        except CheckpointError as exc:
+            log.warning("retraining demo checkpoint: %s", exc)
+        else:
+            if ckpt.encoder_id == encoder.encoder_id and ckpt.data_fingerprint == fingerprint:
+                return path
+            log.warning("retraining demo checkpoint %s: trained for another encoder or catalog", path)
+    simulation = simulate_shoppers(items, n_shoppers=n_shoppers, n_events=8, seed=seed, name="demo-sim")
+    prep = prepare(simulation.dataset, encoder, cache_dir or DEFAULT_CACHE_DIR, progress=progress)
+    prep.fingerprint = fingerprint
+    config = WhisperLiteConfig(seed=seed, epochs=epochs, patience=2)
+    result = train_whisperlite(prep, config, checkpoint_path=path, progress=progress)
+    log.info("demo checkpoint %s: val Recall@10 %.3f after %d epochs", path, result.best_val_recall, result.epochs_run)
+    return path

@@ -1,0 +1,173 @@
+"""Django admin: where researchers configure studies and inspect what participants did."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+from django.utils.html import format_html
+
+from studyapp import exports
+from studyapp.models import (
+    Catalog,
+    Item,
+    Judgement,
+    Participant,
+    QuestionnaireItem,
+    RankedList,
+    RankingSystem,
+    Request,
+    Slot,
+    Study,
+)
+from studyapp.models.study import new_code, new_token
+
+
+@admin.register(Catalog)
+class CatalogAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "source", "item_count", "version", "imported_at")
+    readonly_fields = ("version", "imported_at")
+
+    @admin.display(description="items")
+    def item_count(self, obj: Catalog) -> int:
+        return obj.items.count()
+
+
+@admin.register(Item)
+class ItemAdmin(admin.ModelAdmin):
+    list_display = ("external_id", "title", "catalog")
+    list_filter = ("catalog",)
+    search_fields = ("external_id", "title")
+
+
+@admin.register(RankingSystem)
+class RankingSystemAdmin(admin.ModelAdmin):
+    list_display = ("name", "kind", "checkpoint_path", "history_weight")
+
+
+class QuestionnaireItemInline(admin.TabularInline):
+    model = QuestionnaireItem
+    extra = 1
+
+
+@admin.register(Study)
+class StudyAdmin(admin.ModelAdmin):
+    list_display = ("title", "status", "presentation_mode", "participant_count", "links")
+    list_filter = ("status", "presentation_mode")
+    prepopulated_fields = {"slug": ("title",)}
+    filter_horizontal = ("systems",)
+    inlines = [QuestionnaireItemInline]
+    actions = ["copy_study", "export_judgements"]
+    readonly_fields = ("study_link", "token")
+    fieldsets = (
+        (None, {"fields": ("title", "slug", "status", "study_link")}),
+        ("Texts", {"fields": ("consent_text", "instructions_text", "debrief_text")}),
+        ("Systems and presentation", {"fields": ("catalog", "systems", "presentation_mode", "k", "seed")}),
+        ("Tasks", {"fields": (
+            "requests_per_participant", "onboarding_picks", "onboarding_grid_size", "practice_request",
+            "rating_scale", "allow_cant_judge", "ask_list_preference",
+        )}),
+        ("Quality control", {"fields": ("attention_checks", "attention_failures_allowed", "min_seconds_per_judgement")}),
+        ("Crowd platform", {"fields": (
+            "external_id_param", "external_study_param", "external_session_param",
+            "completion_code", "screenout_code", "completion_url",
+        )}),
+    )  # fmt: skip
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Study | None = None) -> tuple[str, ...]:
+        # Locked designs are shown read-only, so nobody edits a running study by accident.
+        fields = tuple(self.readonly_fields)
+        if obj is not None and obj.is_locked():
+            fields += tuple(Study.DESIGN_FIELDS) + ("systems",)
+        return fields
+
+    @admin.display(description="participants")
+    def participant_count(self, obj: Study) -> int:
+        return obj.participants.count()
+
+    @admin.display(description="study link")
+    def study_link(self, obj: Study) -> str:
+        if obj.pk is None:
+            return "(saved studies get a link)"
+        url = reverse("join", args=[obj.token])
+        return format_html('<a href="{}">{}</a> (append ?PROLIFIC_PID=... for crowd platforms)', url, url)
+
+    @admin.display(description="")
+    def links(self, obj: Study) -> str:
+        return format_html(
+            '<a href="{}">progress &amp; report</a> · <a href="{}">judgements.csv</a>',
+            reverse("researcher_study", args=[obj.pk]),
+            reverse("export_csv", args=[obj.pk, "judgements"]),
+        )
+
+    @admin.action(description="Copy selected studies (new draft with the same design)")
+    def copy_study(self, request: HttpRequest, queryset: QuerySet[Study]) -> None:
+        for study in queryset:
+            with transaction.atomic():
+                systems = list(study.systems.all())
+                questions = list(study.questionnaire_items.all())
+                study.pk = None
+                study.title = f"{study.title} (copy)"
+                study.slug = f"{study.slug}-copy-{new_code().lower()}"
+                study.token = new_token()
+                study.status = Study.Status.DRAFT
+                study.completion_code, study.screenout_code = new_code(), new_code()
+                study.save()
+                study.systems.set(systems)
+                for q in questions:
+                    q.pk, q.study = None, study
+                    q.save()
+        self.message_user(request, "Copied. The copies are drafts you can edit.", messages.SUCCESS)
+
+    @admin.action(description="Export judgements (CSV) of the selected study")
+    def export_judgements(self, request: HttpRequest, queryset: QuerySet[Study]) -> HttpResponse | None:
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one study to export.", messages.WARNING)
+            return None
+        return exports.csv_response(queryset.get(), "judgements")
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Participant data is evidence: researchers inspect it here but never edit it."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Participant)
+class ParticipantAdmin(ReadOnlyAdmin):
+    list_display = ("number", "study", "external_id", "phase", "attention_failures", "created_at", "finished_at")
+    list_filter = ("study", "phase")
+    search_fields = ("external_id",)
+
+
+class RankedListInline(admin.TabularInline):
+    model = RankedList
+    extra = 0
+    can_delete = False
+    readonly_fields = ("system", "version", "latency_ms", "item_ids", "scores")
+
+
+@admin.register(Request)
+class RequestAdmin(ReadOnlyAdmin):
+    list_display = ("pk", "participant", "number", "is_practice", "status", "text", "created_at", "ready_at")
+    list_filter = ("status", "participant__study", "is_practice")
+    search_fields = ("text",)
+    inlines = [RankedListInline]
+
+
+@admin.register(Slot)
+class SlotAdmin(ReadOnlyAdmin):
+    list_display = ("request", "list_label", "position", "item", "team", "is_attention_check")
+    list_filter = ("request__participant__study",)
+
+
+@admin.register(Judgement)
+class JudgementAdmin(ReadOnlyAdmin):
+    list_display = ("participant", "slot", "label", "response_ms", "too_fast", "changes", "updated_at")
+    list_filter = ("participant__study", "too_fast")

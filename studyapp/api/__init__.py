@@ -1,0 +1,1 @@
+"""REST API for researchers (read-only, staff only), with an OpenAPI schema."""

@@ -1,0 +1,58 @@
+"""Turn the systems' ranked lists into what the participant sees, per presentation mode."""
+
+from __future__ import annotations
+
+import random
+
+from recommender.ranking import RankedList
+from studyapp import presentation
+from studyapp.models import Item, RankingSystem, Request, Slot, Study
+
+
+def plan_slots(
+    request: Request, rankings: dict[RankingSystem, RankedList], check_item: str | None
+) -> list[presentation.Slot]:
+    """The displayed slots for a request (pure: no writes).
+
+    Side by side uses the counterbalanced Latin-square order of systems over participants
+    and requests (so each system appears on each side equally often); the other modes are
+    seeded by the request's own seed, which is stored with it.
+    """
+    study = request.participant.study
+    by_key = {str(system.pk): ranked.item_ids for system, ranked in rankings.items()}
+    mode = study.presentation_mode
+    if mode == Study.Mode.SIDE_BY_SIDE:
+        order = presentation.counterbalanced_order(
+            list(by_key), request.participant.number, request.number, seed=study.seed
+        )
+        shown = presentation.side_by_side(by_key, request.seed, k=study.k, order=order)
+        if check_item is not None:
+            target = random.Random(f"{request.seed}:check-list").randrange(len(shown))
+            shown[target].slots, _ = presentation.insert_attention_check(shown[target].slots, check_item, request.seed)
+        return [slot for lst in shown for slot in lst.slots]
+    if mode == Study.Mode.INTERLEAVED:
+        slots = presentation.team_draft_interleave(by_key, study.k, request.seed)
+    else:
+        slots = presentation.pool(by_key, study.k, request.seed)
+    if check_item is not None:
+        slots, _ = presentation.insert_attention_check(slots, check_item, request.seed)
+    return slots
+
+
+def save_slots(request: Request, planned: list[presentation.Slot]) -> None:
+    """Write the planned slots; call inside the transaction that stores the ranked lists."""
+    items = {i.external_id: i for i in Item.objects.filter(
+        catalog=request.participant.study.catalog, external_id__in=[s.item_id for s in planned]
+    )}  # fmt: skip
+    Slot.objects.bulk_create(
+        Slot(
+            request=request,
+            list_label=s.list_label,
+            position=s.position,
+            item=items[s.item_id],
+            team_id=int(s.team) if s.team else None,
+            system_ranks=s.system_ranks,
+            is_attention_check=s.is_attention_check,
+        )
+        for s in planned
+    )

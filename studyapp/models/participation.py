@@ -1,0 +1,183 @@
+"""What participants do: join, pick history items, make requests, judge the shown items."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from studyapp.models.catalog import Item
+from studyapp.models.study import RankingSystem, Study, new_token
+
+
+class Participant(models.Model):
+    """One person taking one study. Their personal URL token is their only credential."""
+
+    class Phase(models.TextChoices):
+        CONSENT = "consent", "Consent"
+        ONBOARDING = "onboarding", "Picking liked items"
+        INSTRUCTIONS = "instructions", "Instructions"
+        PRACTICE = "practice", "Practice request"
+        TASKS = "tasks", "Requests"
+        QUESTIONNAIRE = "questionnaire", "Questionnaire"
+        DONE = "done", "Finished"
+        SCREENED_OUT = "screened_out", "Screened out"
+        DECLINED = "declined", "Declined consent"
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="participants")
+    token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
+    number = models.PositiveIntegerField(help_text="Order of arrival in the study; drives counterbalancing.")
+    external_id = models.CharField(max_length=100, blank=True, help_text="Crowd platform id, e.g. PROLIFIC_PID.")
+    external_study_id = models.CharField(max_length=100, blank=True)
+    external_session_id = models.CharField(max_length=100, blank=True)
+    phase = models.CharField(max_length=20, choices=Phase.choices, default=Phase.CONSENT)
+    consented_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    attention_failures = models.PositiveSmallIntegerField(default=0)
+    user_agent = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        constraints = [
+            # Retakes are blocked per crowd-platform id: one participant row per external id.
+            models.UniqueConstraint(
+                fields=["study", "external_id"], condition=~Q(external_id=""), name="participant_unique_external_id"
+            ),
+            models.UniqueConstraint(fields=["study", "number"], name="participant_unique_number"),
+        ]
+        indexes = [models.Index(fields=["study", "phase"], name="participant_progress_idx")]
+
+    def __str__(self) -> str:
+        return f"P{self.number} in {self.study}"
+
+    @property
+    def finished(self) -> bool:
+        return self.phase in (self.Phase.DONE, self.Phase.SCREENED_OUT, self.Phase.DECLINED)
+
+
+class HistoryPick(models.Model):
+    """An item the participant said they like during onboarding: their history for personalization."""
+
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="picks")
+    item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["participant", "item"], name="pick_unique_item")]
+
+
+class Request(models.Model):
+    """One free-text request and its processing state; the Celery task fills in the lists."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for a worker"
+        RUNNING = "running", "Ranking"
+        DONE = "done", "Ready"
+        FAILED = "failed", "Failed"
+
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="requests")
+    number = models.PositiveSmallIntegerField(help_text="0 for the practice request, then 1, 2, ...")
+    is_practice = models.BooleanField(default=False)
+    text = models.TextField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    seed = models.PositiveIntegerField(help_text="Drawn per request; fixes blinding, interleaving and shuffles.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ready_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True, help_text="When the participant moved on.")
+    attention_check_failed = models.BooleanField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # A double-submitted request form cannot create a second request for the same slot.
+            models.UniqueConstraint(fields=["participant", "number"], name="request_unique_number"),
+        ]
+        indexes = [models.Index(fields=["status", "started_at"], name="request_status_idx")]
+
+    def __str__(self) -> str:
+        return f"Request {self.number} of {self.participant}"
+
+
+class RankedList(models.Model):
+    """A system's top-k for a request, exactly as the system returned it (unblinded)."""
+
+    request = models.ForeignKey(Request, on_delete=models.CASCADE, related_name="ranked_lists")
+    system = models.ForeignKey(RankingSystem, on_delete=models.PROTECT, related_name="+")
+    item_ids = models.JSONField(help_text="Catalog external ids, best first.")
+    scores = models.JSONField()
+    version = models.CharField(max_length=300, help_text="Encoder and checkpoint identity.")
+    latency_ms = models.FloatField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["request", "system"], name="rankedlist_unique_system")]
+
+    def rank_of(self, external_id: str) -> int | None:
+        """1-based rank of an item in this list, or None when the system did not return it."""
+        try:
+            return self.item_ids.index(external_id) + 1
+        except ValueError:
+            return None
+
+
+class Slot(models.Model):
+    """One displayed item: where it was shown, and which system(s) it is credited to."""
+
+    request = models.ForeignKey(Request, on_delete=models.CASCADE, related_name="slots")
+    list_label = models.CharField(max_length=2, blank=True, help_text="'A', 'B', ... side by side; '' single list.")
+    position = models.PositiveSmallIntegerField(help_text="1-based displayed position within its list.")
+    item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="+")
+    team = models.ForeignKey(
+        RankingSystem, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        help_text="The system this slot is credited to (side by side, interleaving); empty when pooled.",
+    )  # fmt: skip
+    system_ranks = models.JSONField(default=dict, help_text="{system id: 1-based rank} for every system returning it.")
+    is_attention_check = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["request_id", "list_label", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["request", "list_label", "position"], name="slot_unique_position"),
+        ]
+
+
+class Judgement(models.Model):
+    """A participant's relevance label for one displayed slot. One row per slot; latest value wins."""
+
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="judgements")
+    slot = models.OneToOneField(Slot, on_delete=models.CASCADE, related_name="judgement")
+    label = models.SmallIntegerField(null=True, blank=True, help_text="Empty means 'can't judge'.")
+    response_ms = models.PositiveIntegerField(null=True, blank=True, help_text="Time since the previous answer.")
+    too_fast = models.BooleanField(default=False)
+    changes = models.PositiveSmallIntegerField(default=0, help_text="How often the label was changed.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            # Labels of every supported scale lie in 0..5; the study's scale is checked in the service.
+            models.CheckConstraint(
+                condition=Q(label__isnull=True) | Q(label__gte=0, label__lte=5), name="judgement_label_range"
+            ),
+        ]
+
+
+class ListPreference(models.Model):
+    """Side by side only: which list the participant found better overall ('' = no preference)."""
+
+    request = models.OneToOneField(Request, on_delete=models.CASCADE, related_name="preference")
+    list_label = models.CharField(max_length=2, blank=True)
+    system = models.ForeignKey(RankingSystem, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    updated_at = models.DateTimeField(auto_now=True)
+
+
+class QuestionnaireAnswer(models.Model):
+    """A participant's answer to one questionnaire item."""
+
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="answers")
+    item = models.ForeignKey("studyapp.QuestionnaireItem", on_delete=models.CASCADE, related_name="answers")
+    value = models.PositiveSmallIntegerField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["participant", "item"], name="answer_unique_item")]

@@ -1,0 +1,107 @@
+"""Per-process cache of the heavy ranking objects: encoder, item indexes, rankers.
+
+A Celery worker process loads the encoder once, embeds a catalog once per catalog version
+(reading the on-disk cache when another process already did it), and keeps one ranker per
+study system. Nothing here is shared between processes except the disk cache.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+from functools import lru_cache
+
+import numpy as np
+from django.conf import settings
+
+from recommender.embeddings import ItemIndex, build_item_index
+from recommender.encoders import Encoder, build_encoder
+from recommender.ranking import RankedList, Ranker, build_ranker
+from studyapp.models import Catalog, Item, RankingSystem
+
+log = logging.getLogger(__name__)
+_lock = threading.Lock()
+
+
+@lru_cache(maxsize=2)
+def get_encoder(spec: str | None = None) -> Encoder:
+    """The configured encoder, loaded once per process."""
+    return build_encoder(spec or settings.WHISPERLITE_ENCODER, device=settings.WHISPERLITE_DEVICE)
+
+
+_indexes: dict[tuple[int, str, str], ItemIndex] = {}
+_rankers: dict[tuple[int, str, float, str, float], Ranker] = {}
+
+
+def catalog_items(catalog: Catalog) -> list:
+    """The catalog's items as recommender CatalogItems, in a stable order."""
+    return [item.to_catalog_item() for item in Item.objects.filter(catalog=catalog).order_by("id")]
+
+
+def get_index(catalog: Catalog, *, progress: bool = False) -> ItemIndex:
+    """The item index of a catalog version, embedded at most once per process."""
+    encoder = get_encoder()
+    key = (catalog.pk, catalog.version, encoder.encoder_id)
+    with _lock:
+        index = _indexes.get(key)
+        if index is None:
+            index = build_item_index(
+                catalog_items(catalog),
+                encoder,
+                settings.WHISPERLITE_CACHE_DIR,
+                image_root=catalog.data_dir or None,
+                progress=progress,
+            )
+            _indexes.clear()  # one catalog version per process keeps memory bounded
+            _indexes[key] = index
+        return index
+
+
+def get_ranker(system: RankingSystem, catalog: Catalog) -> Ranker:
+    """The ranker for a study system over a catalog; rebuilt if its checkpoint file changes."""
+    index = get_index(catalog)
+    mtime = os.path.getmtime(system.checkpoint_path) if system.checkpoint_path and os.path.exists(system.checkpoint_path) else 0.0
+    key = (system.pk, system.kind, system.history_weight, index.fingerprint, mtime)
+    with _lock:
+        ranker = _rankers.get(key)
+        if ranker is None:
+            ranker = build_ranker(
+                system.kind,
+                index,
+                get_encoder(),
+                checkpoint_path=system.checkpoint_path or None,
+                history_weight=system.history_weight,
+            )
+            _rankers[key] = ranker
+        return ranker
+
+
+def rank_all(
+    systems: list[RankingSystem], catalog: Catalog, request_text: str, history: list[str], k: int
+) -> dict[RankingSystem, RankedList]:
+    """Every system's top-k for one request; history items are never recommended back."""
+    return {s: get_ranker(s, catalog).rank(request_text, history, k, exclude=history) for s in systems}
+
+
+def attention_check_item(catalog: Catalog, request_text: str, avoid: set[str], seed: int) -> str:
+    """An item that plainly does not match the request: drawn from the 5% least similar items."""
+    index = get_index(catalog)
+    request_vector = get_encoder().encode_text([request_text], normalize=True)[0]
+    scores = index.vectors @ request_vector
+    n = max(1, len(scores) // 20)
+    candidates = [index.item_ids[r] for r in np.argsort(scores)[: n + len(avoid)] if index.item_ids[r] not in avoid]
+    return random.Random(seed).choice(candidates[:n])
+
+
+def warm_up(catalog: Catalog) -> None:
+    """Load the encoder and embed the catalog now (with a progress bar) instead of on first request."""
+    get_index(catalog, progress=True)
+
+
+def catalog_fingerprint_of(catalog: Catalog) -> str:
+    """The catalog's current version, computed from its rows."""
+    from recommender.embeddings import catalog_fingerprint
+
+    return catalog_fingerprint(catalog_items(catalog))

@@ -1,0 +1,62 @@
+"""Bridge from the database to the pure analysis package: rows in, report and plots out."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from studyapp import exports
+from studyapp.analysis.metrics import Scale
+from studyapp.analysis.plots import metric_bars_svg, position_bias_svg
+from studyapp.analysis.report import StudyReport, build_report, report_to_dict, report_to_text
+from studyapp.models import Study
+
+
+def analysis_rows(study: Study) -> Iterator[dict[str, Any]]:
+    """Judgement rows in the analysis package's format.
+
+    Agreement units are (request text, item): relevance depends on the request, so two
+    participants' labels of one item only count as overlap when they judged it for the same
+    (normalised) request, as in studies with researcher-set prompts.
+    """
+    for row in exports.judgement_rows(study):
+        yield {
+            "participant_id": row["participant_id"],
+            "request_id": row["request_id"],
+            "system": row["system"],
+            "team": row["system"],
+            "system_rank": row["system_rank"] or None,
+            "displayed_position": row["displayed_position"],
+            "item_id": row["item_id"],
+            "unit_id": f"{row['request_text'].casefold()}|{row['item_id']}",
+            "label": None if row["label"] == "" else int(row["label"]),
+            "is_attention_check": bool(row["is_attention_check"]),
+            "is_practice": bool(row["is_practice"]),
+        }
+
+
+def analysis_scale(study: Study) -> Scale:
+    spec = study.scale
+    return Scale(min=min(spec.values), max=max(spec.values), relevant_threshold=spec.relevant_threshold)
+
+
+def build_study_report(study: Study, n_resamples: int = 2000) -> StudyReport:
+    return build_report(
+        analysis_rows(study), analysis_scale(study), study.k, study.presentation_mode, seed=study.seed,
+        n_resamples=n_resamples, agreement_resamples=min(n_resamples, 1000),
+    )  # fmt: skip
+
+
+def study_report(study: Study) -> dict[str, Any]:
+    """Everything the researcher page shows: the text report and two inline SVG plots."""
+    report = build_study_report(study)
+    return {
+        "text": report_to_text(report),
+        "metrics_svg": metric_bars_svg(report),
+        "position_svg": position_bias_svg(report),
+        "data": report_to_dict(report),
+    }
+
+
+def report_dict(study: Study) -> dict[str, Any]:
+    return report_to_dict(build_study_report(study))

@@ -1,0 +1,347 @@
+"""Participant-side writes. Views call these; each says what it validates and which locks it takes.
+
+``check_*`` functions validate and raise :class:`StudyError` (shown to the participant);
+``do_*`` functions write. Every write that a double click or a reload could repeat is
+idempotent: it either finds the row it would create or updates it in place.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from studyapp.models import (
+    HistoryPick,
+    Item,
+    Judgement,
+    ListPreference,
+    Participant,
+    QuestionnaireAnswer,
+    Request,
+    Slot,
+    Study,
+)
+
+Phase = Participant.Phase
+CANT_JUDGE = "na"
+
+
+class StudyError(Exception):
+    """A participant action that cannot be done; the message is safe to show them."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+# --- Joining -----------------------------------------------------------------------------
+
+
+def do_join_study(study: Study, external: Mapping[str, str], user_agent: str = "") -> Participant:
+    """Create the participant for a study link, or return the existing one for a returning external id.
+
+    Takes a row lock on the study so arrival numbers (which drive counterbalancing) are dense.
+    """
+    if study.status != Study.Status.OPEN:
+        raise StudyError("This study is not open for participants.", status=403)
+    external_id = (external.get("external_id") or "").strip()[:100]
+    with transaction.atomic():
+        Study.objects.select_for_update().get(pk=study.pk)
+        if external_id:
+            existing = Participant.objects.filter(study=study, external_id=external_id).first()
+            if existing is not None:
+                return existing
+        last = Participant.objects.filter(study=study).aggregate(n=Max("number"))["n"] or 0
+        return Participant.objects.create(
+            study=study,
+            number=last + 1,
+            external_id=external_id,
+            external_study_id=(external.get("external_study_id") or "")[:100],
+            external_session_id=(external.get("external_session_id") or "")[:100],
+            user_agent=user_agent[:300],
+        )
+
+
+def do_consent(participant: Participant, agreed: bool) -> None:
+    """Record consent (moves on to onboarding) or its refusal (ends the session, stores nothing else)."""
+    if participant.phase != Phase.CONSENT:
+        return  # a resubmitted consent form after moving on changes nothing
+    if agreed:
+        participant.consented_at = timezone.now()
+        participant.phase = Phase.ONBOARDING
+    else:
+        participant.phase = Phase.DECLINED
+        participant.finished_at = timezone.now()
+    participant.save(update_fields=["consented_at", "phase", "finished_at"])
+
+
+# --- Onboarding --------------------------------------------------------------------------
+
+
+def onboarding_grid(participant: Participant) -> list[Item]:
+    """The items offered for picking: a per-participant seeded sample, stable across reloads."""
+    study = participant.study
+    ids = list(Item.objects.filter(catalog=study.catalog).order_by("id").values_list("id", flat=True))
+    rng = random.Random(f"{study.seed}:{participant.number}:grid")
+    chosen = rng.sample(ids, min(study.onboarding_grid_size, len(ids)))
+    by_id = Item.objects.in_bulk(chosen)
+    return [by_id[i] for i in chosen]
+
+
+def do_toggle_pick(participant: Participant, item_id: int) -> bool:
+    """Pick or un-pick an item of the onboarding grid; returns whether it is now picked."""
+    if participant.phase != Phase.ONBOARDING:
+        raise StudyError("Your picks are already saved.", status=409)
+    if item_id not in {item.pk for item in onboarding_grid(participant)}:
+        raise StudyError("That item is not one you were offered.", status=400)
+    deleted, _ = HistoryPick.objects.filter(participant=participant, item_id=item_id).delete()
+    if deleted:
+        return False
+    try:
+        with transaction.atomic():
+            HistoryPick.objects.create(participant=participant, item_id=item_id)
+    except IntegrityError:
+        pass  # a double click raced us: it is picked either way
+    return True
+
+
+def do_finish_onboarding(participant: Participant) -> None:
+    """Move on once at least the study's number of items is picked."""
+    if participant.phase != Phase.ONBOARDING:
+        return
+    needed = participant.study.onboarding_picks
+    have = participant.picks.count()
+    if have < needed:
+        raise StudyError(f"Please pick at least {needed} items you like ({have} picked so far).")
+    participant.phase = Phase.INSTRUCTIONS
+    participant.save(update_fields=["phase"])
+
+
+def do_finish_instructions(participant: Participant) -> None:
+    if participant.phase != Phase.INSTRUCTIONS:
+        return
+    participant.phase = Phase.PRACTICE if participant.study.practice_request else Phase.TASKS
+    participant.save(update_fields=["phase"])
+
+
+# --- Requests ----------------------------------------------------------------------------
+
+
+def check_request_text(text: str | None) -> str:
+    """Normalise request text; reject empty, whitespace-only and over-long requests."""
+    cleaned = " ".join((text or "").split())
+    if not cleaned:
+        raise StudyError("Please describe what you are looking for.")
+    limit = settings.WHISPERLITE_MAX_REQUEST_CHARS
+    if len(cleaned) > limit:
+        raise StudyError(f"Please keep your request under {limit} characters ({len(cleaned)} now).")
+    return cleaned
+
+
+def current_request_number(participant: Participant) -> int | None:
+    """The request number the participant works on now, or None outside the request phases."""
+    if participant.phase == Phase.PRACTICE:
+        return 0
+    if participant.phase != Phase.TASKS:
+        return None
+    done = participant.requests.filter(is_practice=False, completed_at__isnull=False).count()
+    return done + 1
+
+
+def do_create_request(participant: Participant, text: str) -> Request:
+    """Create the current request and enqueue its ranking after commit.
+
+    A double-submitted form finds the request already created for this number and returns it
+    (the unique constraint on (participant, number) backs this up under a race).
+    """
+    from studyapp.tasks import enqueue_ranking
+
+    number = current_request_number(participant)
+    if number is None:
+        raise StudyError("You cannot make a request at this point of the study.", status=409)
+    cleaned = check_request_text(text)
+    existing = participant.requests.filter(number=number).first()
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            request = Request.objects.create(
+                participant=participant,
+                number=number,
+                is_practice=number == 0,
+                text=cleaned,
+                seed=random.SystemRandom().randrange(2**31),
+            )
+            enqueue_ranking(request.pk)
+    except IntegrityError:
+        return participant.requests.get(number=number)
+    return request
+
+
+def do_retry_request(request: Request) -> None:
+    """Put a failed request back in the queue."""
+    from studyapp.tasks import enqueue_ranking
+
+    with transaction.atomic():
+        updated = Request.objects.filter(pk=request.pk, status=Request.Status.FAILED).update(
+            status=Request.Status.PENDING, error=""
+        )
+        if updated:
+            enqueue_ranking(request.pk)
+
+
+# --- Judgements --------------------------------------------------------------------------
+
+
+def check_label(study: Study, raw: str | None) -> int | None:
+    """Parse a submitted label: an int on the study's scale, or None for "can't judge"."""
+    if raw == CANT_JUDGE:
+        if not study.allow_cant_judge:
+            raise StudyError("This study asks for a rating of every item.")
+        return None
+    try:
+        value = int(raw or "")
+    except ValueError:
+        raise StudyError("That is not a rating on this study's scale.") from None
+    if value not in study.scale.values:
+        raise StudyError("That is not a rating on this study's scale.")
+    return value
+
+
+def do_record_judgement(participant: Participant, slot_id: int, raw_label: str | None) -> Judgement:
+    """Store (or overwrite) the label for a displayed slot of the participant's own open request.
+
+    Locks the judgement row (``select_for_update``) so two submits of the same slot leave one
+    row whose label is the later one. Slots of other participants are reported as missing.
+    """
+    label = check_label(participant.study, raw_label)
+    slot = (
+        Slot.objects.select_related("request")
+        .filter(pk=slot_id, request__participant=participant, request__status=Request.Status.DONE)
+        .first()
+    )
+    if slot is None:
+        raise StudyError("That item is not in your recommendations.", status=404)
+    if slot.request.completed_at is not None:
+        raise StudyError("This request is finished; its ratings can no longer change.", status=409)
+    now = timezone.now()
+    with transaction.atomic():
+        judgement = Judgement.objects.select_for_update().filter(slot=slot).first()
+        if judgement is not None:
+            if judgement.label != label:
+                judgement.label = label
+                judgement.changes += 1
+                judgement.save(update_fields=["label", "changes", "updated_at"])
+            return judgement
+        previous = (
+            Judgement.objects.filter(slot__request=slot.request).order_by("-updated_at").values_list("updated_at", flat=True)
+        ).first() or slot.request.ready_at or now
+        elapsed_ms = max(0, int((now - previous).total_seconds() * 1000))
+        try:
+            with transaction.atomic():
+                return Judgement.objects.create(
+                    participant=participant,
+                    slot=slot,
+                    label=label,
+                    response_ms=elapsed_ms,
+                    too_fast=elapsed_ms < participant.study.min_seconds_per_judgement * 1000,
+                )
+        except IntegrityError:
+            # The other submit of a double click won the insert: apply this value on top.
+            Judgement.objects.filter(slot=slot).update(label=label, updated_at=now)
+            return Judgement.objects.get(slot=slot)
+
+
+def do_record_preference(participant: Participant, request: Request, list_label: str) -> ListPreference:
+    """Store which list the participant prefers ('' = no preference), unblinding it for analysis."""
+    if request.participant_id != participant.pk or request.status != Request.Status.DONE:
+        raise StudyError("That request is not yours or not ready.", status=404)
+    labels = set(request.slots.values_list("list_label", flat=True))
+    if list_label and list_label not in labels:
+        raise StudyError("There is no such list.")
+    team = request.slots.filter(list_label=list_label).values_list("team_id", flat=True).first() if list_label else None
+    pref, _ = ListPreference.objects.update_or_create(
+        request=request, defaults={"list_label": list_label, "system_id": team}
+    )
+    return pref
+
+
+def unjudged_slots(request: Request) -> int:
+    return request.slots.filter(judgement__isnull=True).count()
+
+
+def do_complete_request(participant: Participant, request: Request) -> None:
+    """Close a fully judged request, score its attention check, and advance the phase.
+
+    Locks the participant row so a double "next" click cannot advance two steps.
+    """
+    with transaction.atomic():
+        participant = Participant.objects.select_for_update().get(pk=participant.pk)
+        request = Request.objects.select_for_update().get(pk=request.pk, participant=participant)
+        if request.completed_at is not None:
+            return
+        if request.status != Request.Status.DONE:
+            raise StudyError("Your recommendations are not ready yet.", status=409)
+        missing = unjudged_slots(request)
+        if missing:
+            raise StudyError(f"Please rate every item first ({missing} left).")
+        if participant.study.ask_list_preference and participant.study.presentation_mode == "side_by_side":
+            if not ListPreference.objects.filter(request=request).exists():
+                raise StudyError("Please say which list you found better.")
+        request.completed_at = timezone.now()
+        check = request.slots.filter(is_attention_check=True).select_related("judgement").first()
+        if check is not None:
+            label = check.judgement.label
+            request.attention_check_failed = label is not None and label >= participant.study.scale.relevant_threshold
+            if request.attention_check_failed:
+                participant.attention_failures += 1
+        request.save(update_fields=["completed_at", "attention_check_failed"])
+        _advance_after_request(participant, request)
+        participant.save(update_fields=["phase", "attention_failures", "finished_at"])
+
+
+def _advance_after_request(participant: Participant, request: Request) -> None:
+    study = participant.study
+    if participant.attention_failures > study.attention_failures_allowed:
+        participant.phase = Phase.SCREENED_OUT
+        participant.finished_at = timezone.now()
+    elif request.is_practice:
+        participant.phase = Phase.TASKS
+    elif request.number >= study.requests_per_participant:
+        if study.questionnaire_items.exists():
+            participant.phase = Phase.QUESTIONNAIRE
+        else:
+            participant.phase = Phase.DONE
+            participant.finished_at = timezone.now()
+
+
+# --- Questionnaire -----------------------------------------------------------------------
+
+
+def do_save_questionnaire(participant: Participant, answers: Mapping[str, str]) -> None:
+    """Store every questionnaire answer (all required) and finish the study."""
+    if participant.phase != Phase.QUESTIONNAIRE:
+        return
+    items = list(participant.study.questionnaire_items.all())
+    values: dict[int, int] = {}
+    for item in items:
+        raw = answers.get(f"q{item.pk}")
+        try:
+            value = int(raw or "")
+        except ValueError:
+            value = 0
+        if not 1 <= value <= item.scale_points:
+            raise StudyError("Please answer every question.")
+        values[item.pk] = value
+    with transaction.atomic():
+        for item_pk, value in values.items():
+            QuestionnaireAnswer.objects.update_or_create(participant=participant, item_id=item_pk, defaults={"value": value})
+        participant.phase = Phase.DONE
+        participant.finished_at = timezone.now()
+        participant.save(update_fields=["phase", "finished_at"])

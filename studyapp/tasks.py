@@ -1,0 +1,82 @@
+"""Celery tasks. Each takes a primary key, re-fetches, and is safe to run twice."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from studyapp import display, ranking_service
+from studyapp.models import RankedList, Request
+
+log = logging.getLogger(__name__)
+
+
+def enqueue_ranking(request_pk: int) -> None:
+    """Queue the ranking once the current transaction commits (so the worker sees the row)."""
+    transaction.on_commit(lambda: rank_request.delay(request_pk))
+
+
+def _claim(request_pk: int) -> bool:
+    """Atomically move a request to RUNNING. Also reclaims one whose worker died mid-task."""
+    stale = timezone.now() - timedelta(seconds=settings.WHISPERLITE_STALE_RUNNING_SECONDS)
+    claimable = Q(status=Request.Status.PENDING) | Q(status=Request.Status.RUNNING, started_at__lt=stale)
+    return bool(
+        Request.objects.filter(claimable, pk=request_pk).update(status=Request.Status.RUNNING, started_at=timezone.now())
+    )
+
+
+# acks_late: a worker that dies mid-task leaves the message to be redelivered; the claim and
+# the all-or-nothing write below make the repeat harmless.
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def rank_request(request_pk: int) -> str:
+    """Run every system of the study on the request and store the lists and displayed slots."""
+    if not _claim(request_pk):
+        return "skipped"  # gone, already done, failed, or being ranked by a live worker
+    request = Request.objects.select_related("participant__study__catalog").get(pk=request_pk)
+    study = request.participant.study
+    Request.objects.filter(pk=request_pk).update(attempts=request.attempts + 1)
+    try:
+        systems = list(study.systems.order_by("pk"))
+        if len(systems) < 2:
+            raise ValueError("the study compares fewer than two systems")
+        history = list(request.participant.picks.values_list("item__external_id", flat=True))
+        rankings = ranking_service.rank_all(systems, study.catalog, request.text, history, study.k)
+        check_item = None
+        if study.attention_checks and not request.is_practice:
+            shown = {i for r in rankings.values() for i in r.item_ids} | set(history)
+            check_item = ranking_service.attention_check_item(study.catalog, request.text, shown, request.seed)
+        planned = display.plan_slots(request, rankings, check_item)
+        with transaction.atomic():
+            locked = Request.objects.select_for_update().get(pk=request_pk)
+            if locked.status != Request.Status.RUNNING:
+                return "skipped"
+            locked.ranked_lists.all().delete()
+            locked.slots.all().delete()
+            RankedList.objects.bulk_create(
+                RankedList(
+                    request=locked,
+                    system=system,
+                    item_ids=ranked.item_ids,
+                    scores=ranked.scores,
+                    version=ranked.version,
+                    latency_ms=ranked.latency_ms,
+                )
+                for system, ranked in rankings.items()
+            )
+            display.save_slots(locked, planned)
+            locked.status = Request.Status.DONE
+            locked.ready_at = timezone.now()
+            locked.error = ""
+            locked.save(update_fields=["status", "ready_at", "error"])
+        return "done"
+    except Exception as exc:
+        log.exception("ranking request %s failed", request_pk)
+        reason = f"{type(exc).__name__}: {exc}"[:1000]
+        Request.objects.filter(pk=request_pk).update(status=Request.Status.FAILED, error=reason)
+        return "failed"

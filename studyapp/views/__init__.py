@@ -1,0 +1,1 @@
+"""Views: participant pages (token-scoped) and researcher pages (staff only)."""

@@ -1,0 +1,270 @@
+"""Participant pages. The personal token in the URL is the only credential: every query is
+scoped to that participant, so nobody can reach another participant's requests or lists.
+
+Each page works without JavaScript (plain POST + redirect); with htmx, rating buttons and the
+"preparing" state update in place.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from studyapp import services
+from studyapp.models import Participant, Request, Study
+from studyapp.services import StudyError
+
+Phase = Participant.Phase
+SESSION_KEY = "whisperlite_participants"  # {study token: participant token}, for resuming without a PID
+
+
+def _participant(token: str) -> Participant:
+    return get_object_or_404(Participant.objects.select_related("study__catalog"), token=token)
+
+
+def _home(participant: Participant, anchor: str = "") -> HttpResponseRedirect:
+    return redirect(reverse("participant", args=[participant.token]) + anchor)
+
+
+def _error(request: HttpRequest, participant: Participant, exc: StudyError) -> HttpResponse:
+    """A rejected action: a 4xx with the reason, as a fragment for htmx or a page with a way back."""
+    template = "study/_error.html" if request.htmx else "study/error.html"
+    context = {"message": exc.message, "participant": participant, "study": participant.study}
+    return render(request, template, context, status=exc.status)
+
+
+@require_GET
+def join(request: HttpRequest, study_token: str) -> HttpResponse:
+    """A study link: create or resume the participant, then go to their personal page."""
+    study = get_object_or_404(Study, token=study_token)
+    external = {
+        "external_id": request.GET.get(study.external_id_param, "") if study.external_id_param else "",
+        "external_study_id": request.GET.get(study.external_study_param, "") if study.external_study_param else "",
+        "external_session_id": request.GET.get(study.external_session_param, "") if study.external_session_param else "",
+    }
+    remembered = request.session.get(SESSION_KEY, {}).get(study.token)
+    if remembered and not external["external_id"]:
+        participant = Participant.objects.filter(token=remembered, study=study).first()
+        if participant is not None:
+            return _home(participant)
+    try:
+        participant = services.do_join_study(study, external, request.META.get("HTTP_USER_AGENT", ""))
+    except StudyError as exc:
+        return render(request, "study/closed.html", {"study": study, "message": exc.message}, status=exc.status)
+    request.session[SESSION_KEY] = {**request.session.get(SESSION_KEY, {}), study.token: participant.token}
+    return _home(participant)
+
+
+@require_GET
+def participant_page(request: HttpRequest, token: str) -> HttpResponse:
+    """The participant's current step, whatever it is: reload-safe and resumable on any device."""
+    return _render_phase(request, _participant(token))
+
+
+def _render_phase(request: HttpRequest, participant: Participant, extra: dict | None = None, status: int = 200) -> HttpResponse:
+    study = participant.study
+    context: dict = {"participant": participant, "study": study, "progress": _progress(participant), **(extra or {})}
+    if status != 200:
+        return render(request, "study/request.html", _request_page_context(participant, context), status=status)
+    phase = participant.phase
+    if phase == Phase.CONSENT:
+        return render(request, "study/consent.html", context)
+    if phase == Phase.ONBOARDING:
+        picked = set(participant.picks.values_list("item_id", flat=True))
+        context.update(grid=services.onboarding_grid(participant), picked=picked)
+        return render(request, "study/onboarding.html", context)
+    if phase == Phase.INSTRUCTIONS:
+        return render(request, "study/instructions.html", context)
+    if phase in (Phase.PRACTICE, Phase.TASKS):
+        return render(request, "study/request.html", _request_page_context(participant, context))
+    if phase == Phase.QUESTIONNAIRE:
+        context["items"] = study.questionnaire_items.all()
+        return render(request, "study/questionnaire.html", context)
+    return render(request, "study/finish.html", context)
+
+
+def _request_page_context(participant: Participant, context: dict) -> dict:
+    number = services.current_request_number(participant)
+    current = participant.requests.filter(number=number).first()
+    context.update(number=number, current=current, max_chars=_max_chars())
+    if current is not None:
+        context.update(_request_context(current))
+    return context
+
+
+def _max_chars() -> int:
+    from django.conf import settings
+
+    return settings.WHISPERLITE_MAX_REQUEST_CHARS
+
+
+def _progress(participant: Participant) -> dict:
+    study = participant.study
+    done = participant.requests.filter(is_practice=False, completed_at__isnull=False).count()
+    return {"done": done, "total": study.requests_per_participant, "percent": int(100 * done / study.requests_per_participant)}
+
+
+def _request_context(current: Request) -> dict:
+    """Lists for a ready request, grouped by list label, with the participant's labels so far."""
+    if current.status != Request.Status.DONE:
+        return {}
+    slots = list(current.slots.select_related("item", "judgement").order_by("list_label", "position"))
+    lists: dict[str, list] = {}
+    for slot in slots:
+        lists.setdefault(slot.list_label, []).append(slot)
+    study = current.participant.study
+    scale = study.scale
+    return {
+        "lists": sorted(lists.items()),
+        "scale": list(zip(scale.values, scale.labels, strict=True)),
+        "unjudged": sum(1 for s in slots if not hasattr(s, "judgement")),
+        "preference": getattr(current, "preference", None),
+        "ask_preference": study.ask_list_preference and study.presentation_mode == Study.Mode.SIDE_BY_SIDE,
+    }
+
+
+@require_POST
+def consent(request: HttpRequest, token: str) -> HttpResponse:
+    participant = _participant(token)
+    services.do_consent(participant, request.POST.get("agree") == "yes")
+    return _home(participant)
+
+
+@require_POST
+def toggle_pick(request: HttpRequest, token: str, item_pk: int) -> HttpResponse:
+    participant = _participant(token)
+    try:
+        picked = services.do_toggle_pick(participant, item_pk)
+    except StudyError as exc:
+        return _error(request, participant, exc)
+    if request.htmx:
+        count = participant.picks.count()
+        return render(
+            request,
+            "study/_pick.html",
+            {"participant": participant, "item_pk": item_pk, "picked": picked, "count": count, "oob": True,
+             "study": participant.study, "item": participant.study.catalog.items.get(pk=item_pk)},
+        )  # fmt: skip
+    return _home(participant, f"#item-{item_pk}")
+
+
+@require_POST
+def finish_onboarding(request: HttpRequest, token: str) -> HttpResponse:
+    participant = _participant(token)
+    try:
+        services.do_finish_onboarding(participant)
+    except StudyError as exc:
+        return _error(request, participant, exc)
+    return _home(participant)
+
+
+@require_POST
+def finish_instructions(request: HttpRequest, token: str) -> HttpResponse:
+    participant = _participant(token)
+    services.do_finish_instructions(participant)
+    return _home(participant)
+
+
+@require_POST
+def create_request(request: HttpRequest, token: str) -> HttpResponse:
+    participant = _participant(token)
+    try:
+        services.do_create_request(participant, request.POST.get("text", ""))
+    except StudyError as exc:
+        extra = {"form_error": exc.message, "draft": request.POST.get("text", "")[:2000]}
+        return _render_phase(request, participant, extra, status=exc.status)
+    return _home(participant)
+
+
+@require_GET
+def request_status(request: HttpRequest, token: str, number: int) -> HttpResponse:
+    """Polled by htmx while the worker ranks; answers with the lists once they are ready."""
+    participant = _participant(token)
+    current = get_object_or_404(Request, participant=participant, number=number)
+    if current.status == Request.Status.DONE and request.htmx:
+        response = HttpResponse(status=204)
+        response["HX-Refresh"] = "true"  # swap to the full page with the lists
+        return response
+    if not request.htmx:
+        return _home(participant)
+    return render(request, "study/_status.html", {"participant": participant, "current": current})
+
+
+@require_POST
+def retry_request(request: HttpRequest, token: str, number: int) -> HttpResponse:
+    participant = _participant(token)
+    current = get_object_or_404(Request, participant=participant, number=number)
+    services.do_retry_request(current)
+    return _home(participant)
+
+
+@require_POST
+def judge(request: HttpRequest, token: str) -> HttpResponse:
+    participant = _participant(token)
+    try:
+        slot_pk = int(request.POST.get("slot", ""))
+    except ValueError:
+        return _error(request, participant, StudyError("Missing item.", status=400))
+    try:
+        judgement = services.do_record_judgement(participant, slot_pk, request.POST.get("label"))
+    except StudyError as exc:
+        return _error(request, participant, exc)
+    if request.htmx:
+        slot = judgement.slot
+        study = participant.study
+        scale = list(zip(study.scale.values, study.scale.labels, strict=True))
+        remaining = services.unjudged_slots(slot.request)
+        return render(
+            request,
+            "study/_rating.html",
+            {"participant": participant, "slot": slot, "judgement": judgement, "scale": scale,
+             "study": study, "unjudged": remaining, "oob": True},
+        )  # fmt: skip
+    return _home(participant, f"#slot-{slot_pk}")
+
+
+@require_POST
+def preference(request: HttpRequest, token: str, number: int) -> HttpResponse:
+    participant = _participant(token)
+    current = get_object_or_404(Request, participant=participant, number=number)
+    try:
+        services.do_record_preference(participant, current, request.POST.get("list", ""))
+    except StudyError as exc:
+        return _error(request, participant, exc)
+    return _home(participant, "#preference")
+
+
+@require_POST
+def next_request(request: HttpRequest, token: str, number: int) -> HttpResponse:
+    participant = _participant(token)
+    current = get_object_or_404(Request, participant=participant, number=number)
+    try:
+        services.do_complete_request(participant, current)
+    except StudyError as exc:
+        return _error(request, participant, exc)
+    return _home(participant)
+
+
+@require_POST
+def questionnaire(request: HttpRequest, token: str) -> HttpResponse:
+    participant = _participant(token)
+    try:
+        services.do_save_questionnaire(participant, request.POST)
+    except StudyError as exc:
+        return _error(request, participant, exc)
+    return _home(participant)
+
+
+@require_GET
+def finish_redirect(request: HttpRequest, token: str) -> HttpResponse:
+    """Send a finished participant back to the crowd platform with the completion code."""
+    participant = _participant(token)
+    study = participant.study
+    if participant.phase != Phase.DONE or not study.completion_url:
+        return _home(participant)
+    separator = "&" if "?" in study.completion_url else "?"
+    return redirect(study.completion_url + separator + urlencode({"cc": study.completion_code}))
