@@ -152,7 +152,9 @@ class WhisperLite(nn.Module):
         else:
             has_history = r.new_zeros(r.shape[0], 1)
         if self.user_embedding is not None and user_index is not None:
-            user = self.user_embedding(user_index.clamp(0, self.config.n_users))  # (B, D)
+            idx = user_index.clamp(0, self.config.n_users)  # (B,)
+            # Explicitly zero for unknown users (0), even if row 0 was ever modified.
+            user = self.user_embedding(idx) * (idx > 0).unsqueeze(-1).to(r.dtype)  # (B, D)
         else:
             user = torch.zeros_like(r)
         fused = self.fuse(torch.cat([r, pooled, user, has_history], dim=-1))  # (B, D)

@@ -25,11 +25,11 @@ def plan_slots(
         order = presentation.counterbalanced_order(
             list(by_key), request.participant.number, request.number, seed=study.seed
         )
-        shown = presentation.side_by_side(by_key, request.seed, k=study.k, order=order)
+        shown = [lst.slots for lst in presentation.side_by_side(by_key, request.seed, k=study.k, order=order)]
         if check_item is not None:
             target = random.Random(f"{request.seed}:check-list").randrange(len(shown))
-            shown[target].slots, _ = presentation.insert_attention_check(shown[target].slots, check_item, request.seed)
-        return [slot for lst in shown for slot in lst.slots]
+            shown[target], _ = presentation.insert_attention_check(shown[target], check_item, request.seed)
+        return [slot for slots in shown for slot in slots]
     if mode == Study.Mode.INTERLEAVED:
         slots = presentation.team_draft_interleave(by_key, study.k, request.seed)
     else:

@@ -30,3 +30,5 @@ WHISPERLITE_CACHE_DIR = os.environ.get(
     "WHISPERLITE_CACHE_DIR", os.path.join(tempfile.gettempdir(), "whisperlite-test-cache")
 )
 STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = os.path.join(tempfile.gettempdir(), "whisperlite-test-static")
+os.makedirs(STATIC_ROOT, exist_ok=True)

@@ -1,0 +1,365 @@
+"""The participant pages in a real browser: headless Chromium (Playwright, sync API) against
+pytest-django's live server. Rankings run eagerly inside the live server thread, so each test
+drives the whole stack: templates, htmx swaps, keyboard shortcuts, CSS on a phone viewport.
+
+Without /usr/bin/chromium the tests are skipped locally and fail in CI (env ``CI`` set).
+``UPDATE_SCREENSHOTS=1`` makes :func:`test_lists_page_screenshot` rewrite docs/screenshots/lists.png.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+# Playwright's sync API runs an event loop in this thread; Django's ORM would otherwise refuse
+# to run in the test body ("You cannot call this from an async context").
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.test import Client  # noqa: E402
+
+from studyapp.models import Judgement, Participant, Request, Slot, Study  # noqa: E402
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]  # fmt: skip
+REPO = Path(__file__).resolve().parents[2]
+TIMEOUT_MS = 30_000  # the first ranking of a session loads the encoder inside the live server
+
+
+# --- Fixtures ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def chromium_browser() -> Iterator:
+    if not os.path.exists(CHROMIUM):
+        message = f"{CHROMIUM} is missing: install Debian's chromium package to run the browser tests"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def open_page(chromium_browser, live_server) -> Iterator[Callable]:  # type: ignore[no-untyped-def]
+    """Open a page in a fresh browser context (a separate "device": own cookies and storage).
+
+    Uncaught JavaScript errors and failed responses (4xx/5xx) on any page fail the test.
+    """
+    contexts = []
+    problems: list[str] = []
+
+    def _open(path: str = "", **context_args):  # type: ignore[no-untyped-def]
+        context = chromium_browser.new_context(base_url=live_server.url, **context_args)
+        context.set_default_timeout(TIMEOUT_MS)
+        contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda exc: problems.append(f"JS error: {exc}"))
+        page.on("response", lambda r: _note_failed_response(r, problems))
+        if path:
+            page.goto(path)
+        return page
+
+    yield _open
+    for context in contexts:
+        context.close()
+    assert problems == []
+
+
+def _note_failed_response(response, problems: list[str]) -> None:  # type: ignore[no-untyped-def]
+    if response.status >= 400 and not response.url.endswith("/favicon.ico"):
+        problems.append(f"HTTP {response.status} {response.request.method} {response.url}")
+
+
+def _expect():  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    return expect
+
+
+# --- Steps -------------------------------------------------------------------------------
+
+
+def start_study(open_page: Callable, study: Study, **context_args):  # type: ignore[no-untyped-def]
+    """Study link → consent → three picks → instructions: returns the page at the request form."""
+    expect = _expect()
+    page = open_page(f"/s/{study.token}/", **context_args)
+    expect(page.get_by_role("heading", name="Before you start")).to_be_visible()
+    page.get_by_role("button", name="I agree, start").click()
+    expect(page.get_by_role("heading", name="What do you like?")).to_be_visible()
+    for n in range(1, 4):
+        page.locator("li.pick:not(.picked) button").first.click()
+        expect(page.locator("#pick-count strong")).to_have_text(str(n))  # htmx swapped the card and count
+    expect(page.locator("li.pick.picked")).to_have_count(3)
+    page.get_by_role("button", name="Continue").click()
+    expect(page.get_by_role("heading", name="How it works")).to_be_visible()
+    page.get_by_role("button", name="Start").click()
+    expect(page.get_by_label("What are you looking for?")).to_be_visible()
+    return page
+
+
+def participant_of(study: Study) -> Participant:
+    return Participant.objects.filter(study=study).latest("number")
+
+
+def make_request(page, text: str) -> Request:  # type: ignore[no-untyped-def]
+    """Type a request, submit it and wait until the lists are shown."""
+    expect = _expect()
+    page.get_by_label("What are you looking for?").fill(text)
+    page.get_by_role("button", name="Show recommendations").click()
+    expect(page.locator("li.slot").first).to_be_visible()
+    expect(page.locator(".preparing")).to_have_count(0)
+    token = page.url.rstrip("/").split("/p/")[1].split("/")[0]
+    return Request.objects.filter(participant__token=token).latest("number")
+
+
+def rate(page, slot_pk: int, value: str) -> None:  # type: ignore[no-untyped-def]
+    """Click a rating button and wait for htmx to swap in the pressed state."""
+    expect = _expect()
+    page.locator(f"#rating-{slot_pk} button[value='{value}']").click()
+    expect(page.locator(f"#rating-{slot_pk} button[value='{value}']")).to_have_attribute("aria-pressed", "true")
+
+
+def shown_slot_pks(page) -> list[int]:  # type: ignore[no-untyped-def]
+    return [int(pk) for pk in page.locator("li.slot").evaluate_all("els => els.map(e => e.dataset.slot)")]
+
+
+def wait_for_db(check: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("the database never reached the expected state")
+        time.sleep(0.05)
+
+
+def label_of(slot_pk: int) -> int | None | str:
+    judgement = Judgement.objects.filter(slot_id=slot_pk).first()
+    return "missing" if judgement is None else judgement.label
+
+
+# --- Tests -------------------------------------------------------------------------------
+
+
+def test_full_flow_from_consent_to_completion_code_and_csv_row(open_page, study: Study) -> None:
+    expect = _expect()
+    page = start_study(open_page, study)
+    texts = ["a light linen shirt for a beach wedding", "warm winter boots for hiking"]
+    rated: dict[int, tuple[str, str]] = {}  # slot pk -> (request text, label)
+    for n, text in enumerate(texts, start=1):
+        expect(page.get_by_role("heading", name=f"Request {n} of 2")).to_be_visible()
+        request = make_request(page, text)
+        expect(page.get_by_role("heading", name="List A")).to_be_visible()
+        expect(page.get_by_role("heading", name="List B")).to_be_visible()
+        expect(page.locator(".request-text q")).to_have_text(text)
+        slots = shown_slot_pks(page)
+        assert sorted(slots) == sorted(request.slots.values_list("pk", flat=True))
+        assert len(slots) == 2 * study.k
+        assert page.locator("li.slot img").evaluate_all("imgs => imgs.every(i => i.complete && i.naturalWidth > 0)")
+        for i, slot_pk in enumerate(slots):
+            label = str(i % 4)
+            rate(page, slot_pk, label)
+            rated[slot_pk] = (text, label)
+        expect(page.locator("#unjudged")).to_have_text("All items rated.")
+        page.get_by_role("button", name="Finish" if n == len(texts) else "Next request").click()
+    expect(page.get_by_role("heading", name="Thank you!")).to_be_visible()
+    expect(page.locator("#completion-code")).to_have_text(study.completion_code)
+    assert participant_of(study).phase == Participant.Phase.DONE
+
+    staff = get_user_model().objects.create_user("researcher", password="x", is_staff=True)
+    client = Client()
+    client.force_login(staff)
+    response = client.get(f"/researcher/studies/{study.pk}/export/judgements.csv")
+    assert response.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert len(rows) == len(rated) == 2 * 2 * study.k
+    titles = dict(Slot.objects.filter(pk__in=rated).values_list("pk", "item__title"))
+    by_judgement = {int(r["judgement_id"]): r for r in rows}
+    for slot_pk, (text, label) in rated.items():
+        row = by_judgement[Judgement.objects.get(slot_id=slot_pk).pk]
+        assert (row["request_text"], row["item_title"], row["label"]) == (text, titles[slot_pk], label)
+
+
+def test_ratings_survive_reload_and_personal_link_resumes_on_another_device(open_page, study: Study) -> None:
+    expect = _expect()
+    page = start_study(open_page, study)
+    request = make_request(page, "a red summer dress")
+    first, second = shown_slot_pks(page)[:2]
+    rate(page, first, "3")
+    rate(page, second, "na")
+    rate(page, second, "1")  # changing a rating replaces it
+    page.reload()
+    expect(page.locator(f"#rating-{first} button[value='3']")).to_have_attribute("aria-pressed", "true")
+    expect(page.locator(f"#rating-{second} button[value='1']")).to_have_attribute("aria-pressed", "true")
+    expect(page.locator(f"#rating-{second} button[value='na']")).to_have_attribute("aria-pressed", "false")
+    expect(page.locator("#unjudged")).to_have_text(f"{2 * study.k - 2} items left to rate.")
+
+    link = page.get_by_role("link", name="your personal link").get_attribute("href")
+    assert link == f"/p/{participant_of(study).token}/"
+    other = open_page(link, viewport={"width": 390, "height": 844})  # another device: no cookies shared
+    expect(other.get_by_role("heading", name="Request 1 of 2")).to_be_visible()
+    expect(other.locator(".request-text q")).to_have_text("a red summer dress")
+    assert shown_slot_pks(other) == shown_slot_pks(page)
+    expect(other.locator(f"#rating-{first} button[value='3']")).to_have_attribute("aria-pressed", "true")
+    rate(other, shown_slot_pks(other)[2], "2")  # and the participant can carry on there
+    assert Judgement.objects.filter(slot__request=request).count() == 3
+    assert Participant.objects.filter(study=study).count() == 1
+
+
+def test_keyboard_digit_rates_focused_item_but_typing_in_textarea_does_not(open_page, study: Study) -> None:
+    expect = _expect()
+    page = start_study(open_page, study)
+    # Typing a request with digits and shortcut letters types them; nothing is rated or moved.
+    textarea = page.get_by_label("What are you looking for?")
+    textarea.click()
+    textarea.press_sequentially("size 42 jkn 0123 boots")
+    expect(textarea).to_have_value("size 42 jkn 0123 boots")
+    expect(textarea).to_be_focused()
+    request = make_request(page, "size 42 black leather boots 2")
+    slots = shown_slot_pks(page)
+
+    page.locator(f"#slot-{slots[0]}").focus()
+    page.keyboard.press("2")
+    expect(page.locator(f"#rating-{slots[0]} button[value='2']")).to_have_attribute("aria-pressed", "true")
+    wait_for_db(lambda: label_of(slots[0]) == 2)
+    expect(page.locator(f"#slot-{slots[1]}")).to_be_focused()  # moved on to the next item
+    page.keyboard.press("n")
+    wait_for_db(lambda: label_of(slots[1]) is None)
+    expect(page.locator(f"#slot-{slots[2]}")).to_be_focused()
+    page.keyboard.press("j")
+    page.keyboard.press("k")
+    page.keyboard.press("k")
+    expect(page.locator(f"#slot-{slots[1]}")).to_be_focused()
+    page.keyboard.press("7")  # not on the scale: ignored
+    time.sleep(0.3)
+    assert label_of(slots[1]) is None
+
+    # A text field inside a focused item (the same situation as the request textarea) swallows shortcuts.
+    page.evaluate(
+        "pk => { const t = document.createElement('textarea'); t.id = 'note';"
+        " document.querySelector('#slot-' + pk + ' .body').appendChild(t); }",
+        slots[3],
+    )
+    page.locator("#note").click()
+    page.keyboard.type("3 1 0 n j")
+    expect(page.locator("#note")).to_have_value("3 1 0 n j")
+    time.sleep(0.5)  # give a wrongly fired rating time to reach the server
+    assert label_of(slots[3]) == "missing"
+    assert Judgement.objects.filter(slot__request=request).count() == 2
+
+
+def test_interleaved_mode_shows_one_list_of_k_items_each_credited_to_a_team(open_page, study: Study) -> None:
+    expect = _expect()
+    study.presentation_mode = Study.Mode.INTERLEAVED
+    study.save()
+    page = start_study(open_page, study)
+    request = make_request(page, "a navy blazer for the office")
+    expect(page.locator("section.list")).to_have_count(1)
+    expect(page.get_by_role("heading", name="List A")).to_have_count(0)
+    expect(page.get_by_role("heading", name="List B")).to_have_count(0)
+    assert "List A" not in page.content() and "List B" not in page.content()
+    expect(page.locator("li.slot")).to_have_count(study.k)
+    slots = list(request.slots.all())
+    assert len(slots) == study.k
+    assert all(s.list_label == "" for s in slots)
+    assert all(s.team_id is not None for s in slots)
+    assert {s.team_id for s in slots} <= set(study.systems.values_list("pk", flat=True))
+    assert shown_slot_pks(page) == [s.pk for s in sorted(slots, key=lambda s: s.position)]
+    for system in study.systems.all():
+        assert system.name not in page.content()  # still blinded
+
+
+def test_attention_check_rated_relevant_twice_ends_with_screenout_code(open_page, study: Study) -> None:
+    expect = _expect()
+    study.attention_checks = True
+    study.attention_failures_allowed = 1
+    study.save()
+    relevant = str(study.scale.relevant_threshold)
+    page = start_study(open_page, study)
+    for n, text in enumerate(["a white cotton t-shirt", "running shoes for a marathon"], start=1):
+        request = make_request(page, text)
+        slots = list(request.slots.all())
+        assert len(slots) == 2 * study.k + 1
+        checks = [s for s in slots if s.is_attention_check]
+        assert len(checks) == 1
+        expect(page.locator("li.slot")).to_have_count(2 * study.k + 1)
+        for slot_pk in shown_slot_pks(page):
+            rate(page, slot_pk, relevant if slot_pk == checks[0].pk else "0")
+        page.get_by_role("button", name="Finish" if n == 2 else "Next request").click()
+        if n == 1:
+            expect(page.get_by_role("heading", name="Request 2 of 2")).to_be_visible()
+            assert Request.objects.get(pk=request.pk).attention_check_failed is True
+    expect(page.get_by_role("heading", name="Thank you for your time")).to_be_visible()
+    expect(page.locator("#screenout-code")).to_have_text(study.screenout_code)
+    expect(page.locator("#completion-code")).to_have_count(0)
+    participant = participant_of(study)
+    assert (participant.phase, participant.attention_failures) == (Participant.Phase.SCREENED_OUT, 2)
+
+
+def test_lists_page_is_usable_on_a_phone_viewport(open_page, study: Study) -> None:
+    expect = _expect()
+    page = start_study(open_page, study, viewport={"width": 375, "height": 812}, is_mobile=True, has_touch=True)
+    make_request(page, "a waterproof jacket with a hood for cycling in the rain")
+    slots = shown_slot_pks(page)
+    page.locator(f"#rating-{slots[0]} button[value='2']").tap()
+    expect(page.locator(f"#rating-{slots[0]} button[value='2']")).to_have_attribute("aria-pressed", "true")
+    wait_for_db(lambda: label_of(slots[0]) == 2)
+    width = page.evaluate("() => [document.scrollingElement.scrollWidth, window.innerWidth]")
+    assert width[0] <= width[1] + 1, f"horizontal scrolling: page is {width[0]}px wide in a {width[1]}px viewport"
+    heights = page.locator(".rating button").evaluate_all("bs => bs.map(b => b.getBoundingClientRect().height)")
+    assert len(heights) == len(slots) * (len(study.scale.values) + 1)
+    assert min(heights) >= 40, f"rating buttons too small to tap: {min(heights)}px"
+    next_button = page.locator("#next").bounding_box()
+    assert next_button is not None and next_button["height"] >= 40 and next_button["x"] + next_button["width"] <= 376
+
+
+def test_html_in_a_request_is_shown_as_text(open_page, study: Study) -> None:
+    expect = _expect()
+    page = start_study(open_page, study)
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    text = "<script>alert(1)</script><b>x</b>"
+    request = make_request(page, text)
+    assert request.text == text
+    expect(page.locator(".request-text q")).to_have_text(text)
+    expect(page.locator(".request-text b")).to_have_count(0)
+    expect(page.locator(".request-text script")).to_have_count(0)
+    page.reload()  # and again on a fresh render
+    expect(page.locator(".request-text q")).to_have_text(text)
+    assert dialogs == []
+
+
+def test_lists_page_screenshot(open_page, study: Study, tmp_path: Path) -> None:
+    """Desktop screenshot of the side-by-side lists with a few ratings (for the docs).
+
+    Written to docs/screenshots/lists.png only with UPDATE_SCREENSHOTS=1, else to tmp_path.
+    """
+    expect = _expect()
+    page = start_study(open_page, study, viewport={"width": 1280, "height": 900})
+    make_request(page, "a light linen shirt for a beach wedding")
+    expect(page.get_by_role("heading", name="List B")).to_be_visible()
+    slots = shown_slot_pks(page)
+    for slot_pk, value in zip(slots[:2] + slots[4:5], ["3", "2", "1"], strict=True):
+        rate(page, slot_pk, value)
+    page.evaluate("() => Promise.all([...document.images].map(i => i.decode().catch(() => null)))")
+    page.mouse.move(0, 0)
+    page.evaluate("() => document.activeElement && document.activeElement.blur()")
+    target = REPO / "docs" / "screenshots" / "lists.png" if os.environ.get("UPDATE_SCREENSHOTS") == "1" else tmp_path / "lists.png"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(target), full_page=True, animations="disabled")
+    assert target.stat().st_size > 10_000

@@ -1,0 +1,91 @@
+"""CSV exports and the API: flat columns, unblinded systems, one row per judgement."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+
+from studyapp.exports import JUDGEMENT_COLUMNS
+from studyapp.models import Judgement, Participant, Study
+from tests.studyapp.test_participant_flow import judge_all, make_request
+
+pytestmark = pytest.mark.django_db
+
+
+def read_csv(response) -> list[dict[str, str]]:  # type: ignore[no-untyped-def]
+    body = b"".join(response.streaming_content).decode()
+    return list(csv.DictReader(io.StringIO(body)))
+
+
+@pytest.fixture
+def judged(participant: Participant, client: Client, django_capture_on_commit_callbacks) -> Participant:
+    request = make_request(client, participant, django_capture_on_commit_callbacks, "navy formal shirt, size M")
+    judge_all(client, participant, request, label="2")
+    client.post(f"/p/{participant.token}/judge/", {"slot": request.slots.first().pk, "label": "na"})
+    return participant
+
+
+def test_judgement_csv_has_one_flat_row_per_judgement_with_the_unblinded_system(judged: Participant, admin_client: Client) -> None:
+    response = admin_client.get(f"/researcher/studies/{judged.study_id}/export/judgements.csv")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    rows = read_csv(response)
+    assert list(rows[0]) == JUDGEMENT_COLUMNS
+    assert len(rows) == Judgement.objects.count() == 8
+    systems = set(judged.study.systems.values_list("name", flat=True))
+    assert {r["system"] for r in rows} == systems
+    for row in rows:
+        assert row["request_text"] == "navy formal shirt, size M"
+        assert row["list_label"] in ("A", "B") and row["displayed_position"].isdigit() and row["system_rank"].isdigit()
+        assert not any(v.startswith(("{", "[")) for v in row.values())  # flat: no JSON in cells
+    cant = [r for r in rows if r["cant_judge"] == "1"]
+    assert len(cant) == 1 and cant[0]["label"] == ""
+
+
+def test_pooled_item_returned_by_both_systems_yields_a_row_per_system(participant: Participant, client: Client, admin_client: Client, django_capture_on_commit_callbacks) -> None:
+    Study.objects.filter(pk=participant.study_id).update(presentation_mode=Study.Mode.POOLED)
+    request = make_request(client, participant, django_capture_on_commit_callbacks, "casual shoes")
+    judge_all(client, participant, request)
+    rows = read_csv(admin_client.get(f"/researcher/studies/{participant.study_id}/export/judgements.csv"))
+    shared = [s for s in request.slots.all() if len(s.system_ranks) == 2]
+    assert len(rows) == sum(len(s.system_ranks) for s in request.slots.all())
+    for slot in shared:
+        assert len([r for r in rows if r["judgement_id"] == str(slot.judgement.pk)]) == 2
+
+
+def test_participants_and_questionnaire_exports(judged: Participant, admin_client: Client) -> None:
+    rows = read_csv(admin_client.get(f"/researcher/studies/{judged.study_id}/export/participants.csv"))
+    assert len(rows) == 1 and rows[0]["judgements"] == "8" and len(rows[0]["history_item_ids"].split()) == 3
+    assert read_csv(admin_client.get(f"/researcher/studies/{judged.study_id}/export/questionnaire.csv")) == []
+
+
+def test_api_lists_judgements_and_exports_csv(judged: Participant, admin_client: Client) -> None:
+    data = admin_client.get(f"/api/studies/{judged.study_id}/judgements/").json()
+    assert data["count"] == 8
+    assert data["results"][0]["request_text"] == "navy formal shirt, size M"
+    rows = read_csv(admin_client.get(f"/api/studies/{judged.study_id}/export/?kind=judgements"))
+    assert len(rows) == 8
+
+
+def test_api_report_and_openapi_schema(judged: Participant, admin_client: Client) -> None:
+    report = admin_client.get(f"/api/studies/{judged.study_id}/report/").json()
+    assert report["mode"] == "side_by_side"
+    schema = admin_client.get("/api/schema/?format=json").json()
+    assert "/api/studies/{id}/judgements/" in schema["paths"]
+
+
+def test_researcher_page_shows_progress_and_plots(judged: Participant, admin_client: Client) -> None:
+    page = admin_client.get(f"/researcher/studies/{judged.study_id}/").content.decode()
+    assert 'id="n-judgements">8' in page
+    assert "<svg" in page
+
+
+def test_study_report_command_prints_per_system_metrics(judged: Participant, capsys) -> None:
+    call_command("study_report", judged.study.slug, "--resamples", "200")
+    out = capsys.readouterr().out
+    for name in judged.study.systems.values_list("name", flat=True):
+        assert name in out

@@ -1,0 +1,121 @@
+"""The ranking task: idempotent, crash-safe, and producing each presentation mode's slots."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from studyapp.models import Participant, RankedList, Request, Slot, Study
+from studyapp.tasks import rank_request
+from tests.studyapp.factories import RankingSystemFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def new_request(participant: Participant, text: str = "casual shoes", number: int = 1) -> Request:
+    return Request.objects.create(participant=participant, number=number, text=text, seed=1234)
+
+
+def test_task_stores_lists_with_versions_and_latency(participant: Participant) -> None:
+    request = new_request(participant)
+    assert rank_request(request.pk) == "done"
+    lists = list(RankedList.objects.filter(request=request))
+    assert {lst.system.kind for lst in lists} == {"zero_shot", "history_blend"}
+    for lst in lists:
+        assert len(lst.item_ids) == len(lst.scores) == participant.study.k
+        assert lst.scores == sorted(lst.scores, reverse=True)
+        assert lst.version.startswith("sentence-transformers:all-MiniLM-L6-v2")
+        assert lst.latency_ms > 0
+
+
+def test_running_the_task_twice_changes_nothing(participant: Participant) -> None:
+    request = new_request(participant)
+    rank_request(request.pk)
+    before = list(Slot.objects.filter(request=request).values_list("pk", "item_id", "list_label", "position"))
+    assert rank_request(request.pk) == "skipped"
+    assert list(Slot.objects.filter(request=request).values_list("pk", "item_id", "list_label", "position")) == before
+    assert RankedList.objects.filter(request=request).count() == 2
+
+
+def test_task_for_a_deleted_request_returns_quietly(db) -> None:
+    assert rank_request(987654) == "skipped"
+
+
+def test_request_left_running_by_a_crashed_worker_is_reclaimed(participant: Participant, settings) -> None:
+    request = new_request(participant)
+    Request.objects.filter(pk=request.pk).update(
+        status=Request.Status.RUNNING, started_at=timezone.now() - timedelta(seconds=settings.WHISPERLITE_STALE_RUNNING_SECONDS + 5)
+    )
+    assert rank_request(request.pk) == "done"
+
+
+def test_request_being_ranked_by_a_live_worker_is_not_taken_over(participant: Participant) -> None:
+    request = new_request(participant)
+    Request.objects.filter(pk=request.pk).update(status=Request.Status.RUNNING, started_at=timezone.now())
+    assert rank_request(request.pk) == "skipped"
+
+
+def test_study_with_one_system_fails_with_a_readable_reason(participant: Participant) -> None:
+    participant.study.systems.set([RankingSystemFactory(name="Only one")])
+    request = new_request(participant)
+    assert rank_request(request.pk) == "failed"
+    request.refresh_from_db()
+    assert request.status == Request.Status.FAILED
+    assert "fewer than two systems" in request.error
+
+
+def test_interleaved_mode_shows_one_list_with_a_team_per_slot(participant: Participant) -> None:
+    Study.objects.filter(pk=participant.study_id).update(presentation_mode=Study.Mode.INTERLEAVED)
+    request = new_request(participant)
+    rank_request(request.pk)
+    slots = list(request.slots.all())
+    assert len(slots) == participant.study.k
+    assert {s.list_label for s in slots} == {""}
+    assert all(s.team_id is not None for s in slots)
+    assert len({s.item_id for s in slots}) == len(slots)
+
+
+def test_pooled_mode_shows_each_item_once_and_credits_every_system(participant: Participant) -> None:
+    Study.objects.filter(pk=participant.study_id).update(presentation_mode=Study.Mode.POOLED)
+    request = new_request(participant)
+    rank_request(request.pk)
+    lists = {str(lst.system_id): lst.item_ids for lst in request.ranked_lists.all()}
+    union = {i for ids in lists.values() for i in ids}
+    slots = list(request.slots.select_related("item"))
+    assert sorted(s.item.external_id for s in slots) == sorted(union)
+    for slot in slots:
+        expected = {sid for sid, ids in lists.items() if slot.item.external_id in ids}
+        assert set(slot.system_ranks) == expected
+
+
+def test_attention_check_item_is_injected_and_recorded(participant: Participant) -> None:
+    Study.objects.filter(pk=participant.study_id).update(attention_checks=True)
+    request = new_request(participant, "black formal leather shoes")
+    rank_request(request.pk)
+    checks = list(request.slots.filter(is_attention_check=True).select_related("item"))
+    assert len(checks) == 1
+    assert checks[0].team_id is None and checks[0].system_ranks == {}
+    shown = {i for lst in request.ranked_lists.all() for i in lst.item_ids}
+    assert checks[0].item.external_id not in shown
+
+
+def test_practice_requests_get_no_attention_check(participant: Participant) -> None:
+    Study.objects.filter(pk=participant.study_id).update(attention_checks=True)
+    request = Request.objects.create(participant=participant, number=0, is_practice=True, text="a bag", seed=5)
+    rank_request(request.pk)
+    assert not request.slots.filter(is_attention_check=True).exists()
+
+
+def test_blinding_is_reproducible_from_the_stored_seed(participant: Participant) -> None:
+    from studyapp import display, ranking_service
+
+    request = new_request(participant)
+    rank_request(request.pk)
+    systems = list(participant.study.systems.order_by("pk"))
+    history = list(participant.picks.values_list("item__external_id", flat=True))
+    rankings = ranking_service.rank_all(systems, participant.study.catalog, request.text, history, participant.study.k)
+    replanned = display.plan_slots(request, rankings, None)
+    stored = [(s.list_label, s.position, s.item.external_id, str(s.team_id)) for s in request.slots.select_related("item")]
+    assert sorted(stored) == sorted((s.list_label, s.position, s.item_id, s.team) for s in replanned)
