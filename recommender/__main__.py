@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", default="var/benchmarks", help="folder for results JSON and checkpoints (default: %(default)s)")
     ev.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (default: 0 1 2)")
     ev.add_argument("--systems", nargs="+", help="subset of systems to run (default: all)")
+    ev.add_argument("--checkpoint", action="append", default=[], metavar="PATH",
+                    help="also evaluate an existing WhisperLite checkpoint (repeatable); it must have been "
+                    "trained with --encoder")
     ev.add_argument("--latency", action="store_true",
                     help="also time the app's rankers per request (zero_shot, history_blend, whisperlite)")
     return parser
@@ -75,11 +78,15 @@ def _config(args: argparse.Namespace, seed: int):  # type: ignore[no-untyped-def
 def _loader(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from recommender.training.loaders import load_dataset
 
+    cache: dict[int, object] = {}
+
     def load(seed: int):  # type: ignore[no-untyped-def]
-        return load_dataset(
-            args.dataset, args.data_dir, seed=seed, n_shoppers=args.shoppers, n_events=args.events,
-            interactions_path=args.interactions, items_path=args.items,
-        )
+        if seed not in cache:
+            cache[seed] = load_dataset(
+                args.dataset, args.data_dir, seed=seed, n_shoppers=args.shoppers, n_events=args.events,
+                interactions_path=args.interactions, items_path=args.items,
+            )
+        return cache[seed]
 
     return load
 
@@ -88,8 +95,9 @@ def _train(args: argparse.Namespace) -> int:
     from recommender.encoders import build_encoder
     from recommender.training.train import prepare, train_whisperlite
 
+    dataset = _loader(args)(args.seed)  # first, so a wrong path fails before the encoder loads
     encoder = build_encoder(args.encoder)
-    prep = prepare(_loader(args)(args.seed), encoder, args.cache_dir, progress=not args.quiet)
+    prep = prepare(dataset, encoder, args.cache_dir, progress=not args.quiet)
     result = train_whisperlite(
         prep, _config(args, args.seed), use_user_ids=args.user_ids, checkpoint_path=args.out, progress=not args.quiet
     )
@@ -101,6 +109,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from recommender.checkpoint import load_checkpoint
     from recommender.encoders import build_encoder
     from recommender.training.baselines import ALL_SYSTEMS
     from recommender.training.evaluate import measure_latency, run_benchmark, write_result
@@ -110,19 +119,26 @@ def _evaluate(args: argparse.Namespace) -> int:
     unknown = sorted(set(systems) - set(ALL_SYSTEMS))
     if unknown:
         raise ValueError(f"unknown system(s) {', '.join(unknown)}; choose from {', '.join(ALL_SYSTEMS)}")
+    load = _loader(args)
+    load(args.seeds[0])  # first, so a wrong path fails before the encoder loads
     encoder = build_encoder(args.encoder)
+    # Checked before any work so a wrong checkpoint fails in seconds, not after training.
+    extra = {
+        f"checkpoint:{Path(p).name}": load_checkpoint(p, expected_encoder_id=encoder.encoder_id).build_model()
+        for p in args.checkpoint
+    }
     started = time.perf_counter()
     out = Path(args.out)
     result = run_benchmark(
-        _loader(args), encoder, seeds=args.seeds, systems=systems, config=_config(args, args.seeds[0]),
+        load, encoder, seeds=args.seeds, systems=systems, config=_config(args, args.seeds[0]),
         cache_dir=args.cache_dir, use_user_ids=args.user_ids, checkpoint_dir=out / f"{args.dataset}-checkpoints",
-        progress=not args.quiet,
+        progress=not args.quiet, extra_models=extra,
     )
-    extra: dict[str, object] = {"wall_seconds": time.perf_counter() - started}
+    info: dict[str, object] = {"wall_seconds": time.perf_counter() - started}
     if args.latency:
         ckpt = out / f"{args.dataset}-checkpoints" / f"seed{args.seeds[0]}" / f"whisperlite-seed{args.seeds[0]}.pt"
-        prep = prepare(_loader(args)(args.seeds[0]), encoder, args.cache_dir, progress=False)
-        extra["latency"] = measure_latency(prep, encoder, ckpt if ckpt.exists() else None)
+        prep = prepare(load(args.seeds[0]), encoder, args.cache_dir, progress=False)
+        info["latency"] = measure_latency(prep, encoder, ckpt if ckpt.exists() else None)
     print()
     print(result.markdown())
     for name, runs in result.info.items():
@@ -131,9 +147,9 @@ def _evaluate(args: argparse.Namespace) -> int:
             print(f"{name}: {spe:.2f} s/epoch, epochs run {[int(r['epochs']) for r in runs]}")
         if runs and "weight" in runs[0]:
             print(f"{name}: tuned weights {[r['weight'] for r in runs]}")
-    if "latency" in extra:
-        print("latency per request (ms):", json.dumps(extra["latency"]))
-    print(f"results: {write_result(result, out, extra)}  ({extra['wall_seconds']:.0f} s)")
+    if "latency" in info:
+        print("latency per request (ms):", json.dumps(info["latency"]))
+    print(f"results: {write_result(result, out, info)}  ({info['wall_seconds']:.0f} s)")
     return 0
 
 

@@ -58,7 +58,6 @@ MIDDLEWARE = [
 ROOT_URLCONF = "studyapp.urls"
 WSGI_APPLICATION = "studyapp.wsgi.application"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-FORMS_URLFIELD_ASSUME_HTTPS = True  # transitional until Django 6 makes it the default
 
 TEMPLATES = [
     {

@@ -13,6 +13,7 @@ import json
 import os
 import statistics
 import time
+from functools import partial
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,10 +22,10 @@ import numpy as np
 
 from recommender.encoders import Encoder
 from recommender.metrics import aggregate, user_metrics
-from recommender.model import WhisperLiteConfig
+from recommender.model import WhisperLite, WhisperLiteConfig
 from recommender.training.baselines import ALL_SYSTEMS, build_scorers
 from recommender.training.data import Example, InteractionDataset
-from recommender.training.train import Prepared, prepare
+from recommender.training.train import Prepared, prepare, whisperlite_scores
 
 METRICS = ("recall@10", "recall@50", "ndcg@10", "mrr")
 
@@ -107,11 +108,13 @@ def run_benchmark(
     checkpoint_dir: str | os.PathLike[str] | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    extra_models: dict[str, WhisperLite] | None = None,
 ) -> BenchmarkResult:
     """Evaluate ``systems`` on the test split of ``load(seed)`` for every seed.
 
     ``load`` receives the seed so a simulation can draw new shoppers per seed; real data
-    ignores it and only the training seed varies.
+    ignores it and only the training seed varies. ``extra_models`` are already trained
+    networks (e.g. a loaded checkpoint) evaluated as extra systems, all users treated as unseen.
     """
     config = config or WhisperLiteConfig()
     result: BenchmarkResult | None = None
@@ -134,6 +137,8 @@ def run_benchmark(
             checkpoint_dir=ckpt_dir,
             progress=progress,
         )
+        for name, model in (extra_models or {}).items():
+            scorers[name] = partial(whisperlite_scores, model, prep, use_user_ids=False)
         for name, scorer in scorers.items():
             started = time.perf_counter()
             metrics = rank_metrics(_chunked(scorer, prep.split.test), prep, prep.split.test)

@@ -130,8 +130,14 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def whisperlite_scores(model: WhisperLite, prep: Prepared, examples: Sequence[Example], chunk: int = 512) -> np.ndarray:
-    """(len(examples), n_items) logits of the model for held-out examples."""
+def whisperlite_scores(
+    model: WhisperLite, prep: Prepared, examples: Sequence[Example], chunk: int = 512, *, use_user_ids: bool = True
+) -> np.ndarray:
+    """(len(examples), n_items) logits of the model for held-out examples.
+
+    ``use_user_ids=False`` treats every user as unseen (for a checkpoint trained elsewhere,
+    whose user-id table does not match this dataset).
+    """
     model.eval()
     frozen = torch.from_numpy(prep.index.vectors)
     out = np.zeros((len(examples), len(prep.index.item_ids)), dtype=np.float32)
@@ -144,7 +150,7 @@ def whisperlite_scores(model: WhisperLite, prep: Prepared, examples: Sequence[Ex
                 torch.from_numpy(prep.request_matrix(part)),
                 frozen[torch.from_numpy(rows)],
                 torch.from_numpy(mask),
-                torch.from_numpy(prep.user_indices(part)),
+                torch.from_numpy(prep.user_indices(part)) if use_user_ids else None,
             )
             out[start : start + len(part)] = model.score(query, items).numpy()
     return out

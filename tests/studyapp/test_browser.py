@@ -103,8 +103,10 @@ def start_study(open_page: Callable, study: Study, **context_args):  # type: ign
     expect(page.get_by_role("heading", name="Before you start")).to_be_visible()
     page.get_by_role("button", name="I agree, start").click()
     expect(page.get_by_role("heading", name="What do you like?")).to_be_visible()
-    for n in range(1, 4):
-        page.locator("li.pick:not(.picked) button").first.click()
+    item_ids = page.locator("li.pick").evaluate_all("els => els.slice(0, 3).map(e => e.id)")
+    for n, item_id in enumerate(item_ids, start=1):
+        page.locator(f"#{item_id} button").click()
+        expect(page.locator(f"#{item_id} button")).to_have_attribute("aria-pressed", "true")
         expect(page.locator("#pick-count strong")).to_have_text(str(n))  # htmx swapped the card and count
     expect(page.locator("li.pick.picked")).to_have_count(3)
     page.get_by_role("button", name="Continue").click()

@@ -126,6 +126,16 @@ def test_embedded_default_serves_a_participant_from_link_to_onboarding(tmp_path:
             html = response.read().decode()
         assert "What do you like?" in html, html[:2000]
         assert "Before you start" not in html
+        assert 'aria-pressed="true"' not in html
+
+        # Picking an item (plain form POST, no htmx) re-renders the grid with it marked as picked.
+        pick = re.search(r'action="(/p/[^"]+/picks/\d+/)"', html)
+        assert pick, "no pick form on the onboarding page"
+        form = urllib.parse.urlencode({"csrfmiddlewaretoken": _csrf_token(html)}).encode()
+        with opener.open(base + pick.group(1), data=form, timeout=30) as response:
+            html = response.read().decode()
+        assert "What do you like?" in html
+        assert html.count('aria-pressed="true"') == 1
     except BaseException:
         print(log.read_text(errors="replace"))
         raise
