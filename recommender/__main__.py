@@ -28,41 +28,80 @@ def _common(p: argparse.ArgumentParser) -> None:
         help="shared data folder (or the dataset's own folder / review file); "
         "default: $WHISPERLITE_DATA_DIR, else ../shared/data next to the repository",
     )
-    p.add_argument("--interactions", help="generic dataset: CSV/JSONL with user_id,item_id,timestamp,request_text")
+    p.add_argument(
+        "--interactions", help="generic dataset: CSV/JSONL with user_id,item_id,timestamp,request_text"
+    )
     p.add_argument("--items", help="generic dataset: optional items CSV/JSONL with item_id[,title,text,...]")
-    p.add_argument("--encoder", default="sentence-transformers", help="frozen encoder spec (default: %(default)s)")
-    p.add_argument("--cache-dir", default="var/cache/embeddings", help="embedding cache folder (default: %(default)s)")
-    p.add_argument("--shoppers", type=int, default=1000, help="myntra-sim: simulated shoppers (default: %(default)s)")
-    p.add_argument("--events", type=int, default=8, help="myntra-sim: purchases per shopper (default: %(default)s)")
+    p.add_argument(
+        "--encoder", default="sentence-transformers", help="frozen encoder spec (default: %(default)s)"
+    )
+    p.add_argument(
+        "--cache-dir", default="var/cache/embeddings", help="embedding cache folder (default: %(default)s)"
+    )
+    p.add_argument(
+        "--shoppers", type=int, default=1000, help="myntra-sim: simulated shoppers (default: %(default)s)"
+    )
+    p.add_argument(
+        "--events", type=int, default=8, help="myntra-sim: purchases per shopper (default: %(default)s)"
+    )
     p.add_argument("--epochs", type=int, default=15, help="maximum training epochs (default: %(default)s)")
-    p.add_argument("--patience", type=int, default=3, help="early-stopping patience in epochs (default: %(default)s)")
-    p.add_argument("--loss", choices=("composite", "bce", "contrastive"), default="composite",
-                   help="training loss for 'train' (default: %(default)s)")
+    p.add_argument(
+        "--patience", type=int, default=3, help="early-stopping patience in epochs (default: %(default)s)"
+    )
+    p.add_argument(
+        "--loss",
+        choices=("composite", "bce", "contrastive"),
+        default="composite",
+        help="training loss for 'train' (default: %(default)s)",
+    )
     p.add_argument("--batch-size", type=int, default=128, help="training batch size (default: %(default)s)")
     p.add_argument("--lr", type=float, default=1e-3, help="learning rate (default: %(default)s)")
     p.add_argument("--temperature", type=float, default=0.07, help="score temperature (default: %(default)s)")
-    p.add_argument("--negatives", type=int, default=16, help="sampled negatives per positive for BCE (default: %(default)s)")
+    p.add_argument(
+        "--negatives",
+        type=int,
+        default=16,
+        help="sampled negatives per positive for BCE (default: %(default)s)",
+    )
     p.add_argument("--user-ids", action="store_true", help="also learn an embedding per training user")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="whisperlite", description="Train and evaluate WhisperLite recommenders.")
+    parser = argparse.ArgumentParser(
+        prog="whisperlite", description="Train and evaluate WhisperLite recommenders."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train one WhisperLite model and save its best checkpoint")
     _common(train)
-    train.add_argument("--out", default="var/checkpoints/whisperlite.pt", help="checkpoint file (default: %(default)s)")
+    train.add_argument(
+        "--out", default="var/checkpoints/whisperlite.pt", help="checkpoint file (default: %(default)s)"
+    )
     train.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
-    ev = sub.add_parser("evaluate", help="benchmark every system on the temporal split; prints a Markdown table")
+    ev = sub.add_parser(
+        "evaluate", help="benchmark every system on the temporal split; prints a Markdown table"
+    )
     _common(ev)
-    ev.add_argument("--out", default="var/benchmarks", help="folder for results JSON and checkpoints (default: %(default)s)")
+    ev.add_argument(
+        "--out",
+        default="var/benchmarks",
+        help="folder for results JSON and checkpoints (default: %(default)s)",
+    )
     ev.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (default: 0 1 2)")
     ev.add_argument("--systems", nargs="+", help="subset of systems to run (default: all)")
-    ev.add_argument("--checkpoint", action="append", default=[], metavar="PATH",
-                    help="also evaluate an existing WhisperLite checkpoint (repeatable); it must have been "
-                    "trained with --encoder")
-    ev.add_argument("--latency", action="store_true",
-                    help="also time the app's rankers per request (zero_shot, history_blend, whisperlite)")
+    ev.add_argument(
+        "--checkpoint",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="also evaluate an existing WhisperLite checkpoint (repeatable); it must have been "
+        "trained with --encoder",
+    )
+    ev.add_argument(
+        "--latency",
+        action="store_true",
+        help="also time the app's rankers per request (zero_shot, history_blend, whisperlite)",
+    )
     return parser
 
 
@@ -70,8 +109,14 @@ def _config(args: argparse.Namespace, seed: int):  # type: ignore[no-untyped-def
     from recommender.model import WhisperLiteConfig
 
     return WhisperLiteConfig(
-        epochs=args.epochs, patience=args.patience, loss=args.loss, batch_size=args.batch_size, lr=args.lr,
-        temperature=args.temperature, n_negatives=args.negatives, seed=seed,
+        epochs=args.epochs,
+        patience=args.patience,
+        loss=args.loss,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        temperature=args.temperature,
+        n_negatives=args.negatives,
+        seed=seed,
     )
 
 
@@ -83,8 +128,13 @@ def _loader(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     def load(seed: int):  # type: ignore[no-untyped-def]
         if seed not in cache:
             cache[seed] = load_dataset(
-                args.dataset, args.data_dir, seed=seed, n_shoppers=args.shoppers, n_events=args.events,
-                interactions_path=args.interactions, items_path=args.items,
+                args.dataset,
+                args.data_dir,
+                seed=seed,
+                n_shoppers=args.shoppers,
+                n_events=args.events,
+                interactions_path=args.interactions,
+                items_path=args.items,
             )
         return cache[seed]
 
@@ -99,7 +149,11 @@ def _train(args: argparse.Namespace) -> int:
     encoder = build_encoder(args.encoder)
     prep = prepare(dataset, encoder, args.cache_dir, progress=not args.quiet)
     result = train_whisperlite(
-        prep, _config(args, args.seed), use_user_ids=args.user_ids, checkpoint_path=args.out, progress=not args.quiet
+        prep,
+        _config(args, args.seed),
+        use_user_ids=args.user_ids,
+        checkpoint_path=args.out,
+        progress=not args.quiet,
     )
     print(
         f"best epoch {result.best_epoch}/{result.epochs_run}: validation Recall@10 {result.best_val_recall:.4f}, "
@@ -130,13 +184,25 @@ def _evaluate(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     out = Path(args.out)
     result = run_benchmark(
-        load, encoder, seeds=args.seeds, systems=systems, config=_config(args, args.seeds[0]),
-        cache_dir=args.cache_dir, use_user_ids=args.user_ids, checkpoint_dir=out / f"{args.dataset}-checkpoints",
-        progress=not args.quiet, extra_models=extra,
+        load,
+        encoder,
+        seeds=args.seeds,
+        systems=systems,
+        config=_config(args, args.seeds[0]),
+        cache_dir=args.cache_dir,
+        use_user_ids=args.user_ids,
+        checkpoint_dir=out / f"{args.dataset}-checkpoints",
+        progress=not args.quiet,
+        extra_models=extra,
     )
     info: dict[str, object] = {"wall_seconds": time.perf_counter() - started}
     if args.latency:
-        ckpt = out / f"{args.dataset}-checkpoints" / f"seed{args.seeds[0]}" / f"whisperlite-seed{args.seeds[0]}.pt"
+        ckpt = (
+            out
+            / f"{args.dataset}-checkpoints"
+            / f"seed{args.seeds[0]}"
+            / f"whisperlite-seed{args.seeds[0]}.pt"
+        )
         prep = prepare(load(args.seeds[0]), encoder, args.cache_dir, progress=False)
         info["latency"] = measure_latency(prep, encoder, ckpt if ckpt.exists() else None)
     print()

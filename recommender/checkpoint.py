@@ -96,11 +96,15 @@ def load_checkpoint(path: str | os.PathLike[str], *, expected_encoder_id: str | 
         # weights_only: a checkpoint is data, never code to execute.
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise CheckpointError(f"{path} is not a readable WhisperLite checkpoint ({type(exc).__name__})") from exc
+        raise CheckpointError(
+            f"{path} is not a readable WhisperLite checkpoint ({type(exc).__name__})"
+        ) from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a WhisperLite checkpoint")
     if payload.get("format_version", 0) > FORMAT_VERSION:
-        raise CheckpointError(f"{path} has checkpoint format {payload['format_version']}, newer than this code")
+        raise CheckpointError(
+            f"{path} has checkpoint format {payload['format_version']}, newer than this code"
+        )
     ckpt = Checkpoint(
         config=WhisperLiteConfig.from_dict(payload["config"]),
         state_dict=payload["state_dict"],

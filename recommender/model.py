@@ -95,7 +95,9 @@ class WhisperLite(nn.Module):
         self.attn_key = nn.Linear(d, a)
         # Index 0 is "unknown user": padding_idx keeps it a zero vector that never trains, so
         # unseen users simply get no id term.
-        self.user_embedding = nn.Embedding(config.n_users + 1, d, padding_idx=0) if config.n_users > 0 else None
+        self.user_embedding = (
+            nn.Embedding(config.n_users + 1, d, padding_idx=0) if config.n_users > 0 else None
+        )
         fuse_in = 3 * d + 1  # request, pooled history, user-id vector, has-history flag
         self.fuse = nn.Sequential(
             nn.Linear(fuse_in, h), nn.GELU(), nn.Dropout(config.dropout), nn.Linear(h, d)

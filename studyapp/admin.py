@@ -83,6 +83,14 @@ class StudyAdmin(admin.ModelAdmin):
             fields += tuple(Study.DESIGN_FIELDS) + ("systems",)
         return fields
 
+    def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:  # type: ignore[no-untyped-def]
+        super().save_related(request, form, formsets, change)
+        study = form.instance
+        # Systems are many-to-many, so this can only be checked after they are saved.
+        if study.status == Study.Status.OPEN and study.systems.count() < 2:
+            Study.objects.filter(pk=study.pk).update(status=Study.Status.DRAFT)
+            self.message_user(request, "A study compares at least two systems; it was kept as a draft.", messages.ERROR)
+
     @admin.display(description="participants")
     def participant_count(self, obj: Study) -> int:
         return obj.participants.count()

@@ -139,6 +139,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # one ranking at a time per process: they
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=600)
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 60
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Redis redelivers an unacknowledged (acks_late) message after this many seconds.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=900)}
 
 # --- WhisperLite: encoder, data and caches ----------------------------------------------
 WHISPERLITE_ENCODER = env.str("WHISPERLITE_ENCODER", default="sentence-transformers")

@@ -19,7 +19,25 @@ log = logging.getLogger(__name__)
 
 def enqueue_ranking(request_pk: int) -> None:
     """Queue the ranking once the current transaction commits (so the worker sees the row)."""
+    Request.objects.filter(pk=request_pk).update(enqueued_at=timezone.now())
     transaction.on_commit(lambda: rank_request.delay(request_pk))
+
+
+def requeue_if_stuck(request: Request) -> bool:
+    """Queue a request again when its message was lost or its worker died.
+
+    Called from the participant's polling, so a dead worker or a broker restart costs the
+    participant a wait, not their session. At most one new message per stale period.
+    """
+    stale = timezone.now() - timedelta(seconds=settings.WHISPERLITE_STALE_RUNNING_SECONDS)
+    stuck = Q(status=Request.Status.PENDING) | Q(status=Request.Status.RUNNING, started_at__lt=stale)
+    with transaction.atomic():
+        updated = Request.objects.filter(stuck, Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=stale), pk=request.pk)
+        if not updated.update(enqueued_at=timezone.now()):
+            return False
+        log.warning("request %s looked stuck; queueing it again", request.pk)
+        transaction.on_commit(lambda: rank_request.delay(request.pk))
+    return True
 
 
 def _claim(request_pk: int) -> bool:

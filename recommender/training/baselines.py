@@ -108,7 +108,9 @@ def history_blend_scorer(prep: Prepared, weight: float) -> Scorer:
     return score
 
 
-def tune_history_blend(prep: Prepared, weights: Sequence[float] = BLEND_WEIGHTS) -> tuple[float, dict[float, float]]:
+def tune_history_blend(
+    prep: Prepared, weights: Sequence[float] = BLEND_WEIGHTS
+) -> tuple[float, dict[float, float]]:
     """Pick the blend weight with the best validation Recall@10 (never looks at test)."""
     from recommender.training.evaluate import rank_metrics
 

@@ -154,7 +154,9 @@ def describe_items_from_training(
 
     For catalogs with no metadata (Amazon 5-core ships reviews only) the item's own id is
     meaningless to a text encoder; the requests that led to it *in the training period* are
-    the best leak-free description available.
+    the best leak-free description available. Items that already have text or attributes
+    (Myntra, MovieLens) are left exactly as they are, so their embeddings stay those the app
+    computes for the same catalog.
     """
     texts: dict[str, list[str]] = defaultdict(list)
     for e in train:
@@ -162,9 +164,13 @@ def describe_items_from_training(
             texts[e.target_item_id].append(e.request_text)
     out = []
     for item in items:
-        if item.text or not texts.get(item.item_id):
+        if item.text or item.attributes or not texts.get(item.item_id):
             out.append(item)
             continue
         text = " | ".join(texts[item.item_id])[:max_chars]
-        out.append(CatalogItem(item.item_id, item.title, text, dict(item.attributes), item.image_path, item.image_url))
+        out.append(
+            CatalogItem(
+                item.item_id, item.title, text, dict(item.attributes), item.image_path, item.image_url
+            )
+        )
     return out

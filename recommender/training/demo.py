@@ -63,5 +63,10 @@ def ensure_demo_checkpoint(
     prep.fingerprint = fingerprint
     config = WhisperLiteConfig(seed=seed, epochs=epochs, patience=2)
     result = train_whisperlite(prep, config, checkpoint_path=path, progress=progress)
-    log.info("demo checkpoint %s: val Recall@10 %.3f after %d epochs", path, result.best_val_recall, result.epochs_run)
+    log.info(
+        "demo checkpoint %s: val Recall@10 %.3f after %d epochs",
+        path,
+        result.best_val_recall,
+        result.epochs_run,
+    )
     return path

@@ -13,9 +13,9 @@ import json
 import os
 import statistics
 import time
-from functools import partial
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -123,7 +123,11 @@ def run_benchmark(
         prep = prepare(dataset, encoder, cache_dir, progress=progress)
         if result is None:
             result = BenchmarkResult(dataset.name, list(seeds))
-        result.n_test, result.n_items, result.n_train = len(prep.split.test), len(prep.items), len(prep.split.train)
+        result.n_test, result.n_items, result.n_train = (
+            len(prep.split.test),
+            len(prep.items),
+            len(prep.split.train),
+        )
         log(
             f"[{dataset.name} seed {seed}] {len(prep.split.train)} train / {len(prep.split.val)} val / "
             f"{len(prep.split.test)} test cases, {len(prep.items)} items"
@@ -150,7 +154,9 @@ def run_benchmark(
     return result
 
 
-def _chunked(scorer: Callable[[Sequence[Example]], np.ndarray], examples: Sequence[Example], size: int = 512) -> np.ndarray:
+def _chunked(
+    scorer: Callable[[Sequence[Example]], np.ndarray], examples: Sequence[Example], size: int = 512
+) -> np.ndarray:
     parts = [scorer(examples[i : i + size]) for i in range(0, len(examples), size)]
     return np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
 
@@ -178,12 +184,20 @@ def measure_latency(
             system, prep.index, encoder, checkpoint_path=str(checkpoint_path) if checkpoint_path else None
         )
         ranker.rank("warm up", [], k)
-        times = [ranker.rank(e.request_text, e.history_item_ids, k, e.history_item_ids).latency_ms for e in cases]
-        out[system] = {"median_ms": float(np.median(times)), "p95_ms": float(np.percentile(times, 95)), "n": len(times)}
+        times = [
+            ranker.rank(e.request_text, e.history_item_ids, k, e.history_item_ids).latency_ms for e in cases
+        ]
+        out[system] = {
+            "median_ms": float(np.median(times)),
+            "p95_ms": float(np.percentile(times, 95)),
+            "n": len(times),
+        }
     return out
 
 
-def write_result(result: BenchmarkResult, out: str | os.PathLike[str], extra: dict[str, object] | None = None) -> Path:
+def write_result(
+    result: BenchmarkResult, out: str | os.PathLike[str], extra: dict[str, object] | None = None
+) -> Path:
     """Save the result (and the Markdown table) as JSON under ``out``."""
     path = Path(out)
     path.mkdir(parents=True, exist_ok=True)

@@ -134,7 +134,9 @@ def load_movielens(data_dir: str | os.PathLike[str], *, min_rating: float = 4.0)
     tagged: dict[tuple[str, str], list[tuple[float, str]]] = {}
     for row in _csv_rows(folder / "tags.csv"):
         if row["movieId"] in known and row["tag"].strip():
-            tagged.setdefault((row["userId"], row["movieId"]), []).append((float(row["timestamp"]), row["tag"].strip()))
+            tagged.setdefault((row["userId"], row["movieId"]), []).append(
+                (float(row["timestamp"]), row["tag"].strip())
+            )
     interactions = []
     for (user, movie), tags in tagged.items():
         tags.sort()
@@ -166,7 +168,10 @@ def _records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def load_generic(
-    interactions_path: str | os.PathLike[str], items_path: str | os.PathLike[str] | None = None, *, name: str = "generic"
+    interactions_path: str | os.PathLike[str],
+    items_path: str | os.PathLike[str] | None = None,
+    *,
+    name: str = "generic",
 ) -> InteractionDataset:
     """Read the generic interactions format (see the module docstring)."""
     path = _require(interactions_path, "interactions file")
@@ -174,26 +179,41 @@ def load_generic(
     for n, row in _records(path):
         missing = [c for c in GENERIC_COLUMNS if c not in row or row[c] in (None, "")]
         if missing and any(c != "request_text" for c in missing):
-            raise ValueError(f"{path}:{n}: missing column(s) {', '.join(missing)}; need {', '.join(GENERIC_COLUMNS)}")
+            raise ValueError(
+                f"{path}:{n}: missing column(s) {', '.join(missing)}; need {', '.join(GENERIC_COLUMNS)}"
+            )
         try:
             ts = float(row["timestamp"])
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{path}:{n}: timestamp {row['timestamp']!r} is not a number") from exc
-        interactions.append(Interaction(str(row["user_id"]), str(row["item_id"]), ts, str(row.get("request_text") or "")))
+        interactions.append(
+            Interaction(str(row["user_id"]), str(row["item_id"]), ts, str(row.get("request_text") or ""))
+        )
     items: list[CatalogItem] = []
     if items_path is not None:
         ipath = _require(items_path, "items file")
         for n, row in _records(ipath):
             if not row.get("item_id"):
                 raise ValueError(f"{ipath}:{n}: missing item_id")
-            attrs = {k: str(v) for k, v in row.items() if k not in ("item_id", "title", "text") and v not in (None, "")}
+            attrs = {
+                k: str(v)
+                for k, v in row.items()
+                if k not in ("item_id", "title", "text") and v not in (None, "")
+            }
             items.append(
-                CatalogItem(str(row["item_id"]), str(row.get("title") or row["item_id"]), str(row.get("text") or ""), attrs)
+                CatalogItem(
+                    str(row["item_id"]),
+                    str(row.get("title") or row["item_id"]),
+                    str(row.get("text") or ""),
+                    attrs,
+                )
             )
     known = {i.item_id for i in items}
     for item_id in sorted({x.item_id for x in interactions} - known):
         items.append(CatalogItem(item_id=item_id, title=item_id))
-    return InteractionDataset(name=name, items=items, interactions=interactions, description=f"generic: {path.name}")
+    return InteractionDataset(
+        name=name, items=items, interactions=interactions, description=f"generic: {path.name}"
+    )
 
 
 # --------------------------------------------------------------------------- by name

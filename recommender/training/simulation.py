@@ -64,7 +64,11 @@ class Simulation:
 
 def _singular(article: str) -> str:
     word = article.lower()
-    for plural, single in (("shoes", "pair of shoes"), ("jeans", "pair of jeans"), ("trousers", "pair of trousers")):
+    for plural, single in (
+        ("shoes", "pair of shoes"),
+        ("jeans", "pair of jeans"),
+        ("trousers", "pair of trousers"),
+    ):
         if word.endswith(plural):
             return word[: -len(plural)] + single
     return word[:-1] if word.endswith("s") and not word.endswith("ss") else word
@@ -73,12 +77,18 @@ def _singular(article: str) -> str:
 def request_text(article_type: str, usage: str, rng: random.Random) -> str:
     """An under-specified request for ``article_type`` (lower-case, no colour or gender)."""
     template = rng.choice(TEMPLATES)
-    return template.format(article=article_type.lower(), singular=_singular(article_type), usage=usage.lower())
+    return template.format(
+        article=article_type.lower(), singular=_singular(article_type), usage=usage.lower()
+    )
 
 
 def _matches(item: CatalogItem, shopper: Shopper) -> bool:
     a = item.attributes
-    return a["gender"] in (shopper.gender, UNISEX) and a["baseColour"] in shopper.colours and a["usage"] == shopper.usage
+    return (
+        a["gender"] in (shopper.gender, UNISEX)
+        and a["baseColour"] in shopper.colours
+        and a["usage"] == shopper.usage
+    )
 
 
 def simulate_shoppers(
@@ -119,7 +129,9 @@ def simulate_shoppers(
     while len(shoppers) < n_shoppers:
         attempts += 1
         if attempts > 50 * n_shoppers + 100:
-            raise ValueError(f"catalog too small or too sparse: only {len(shoppers)} shoppers in {attempts} tries")
+            raise ValueError(
+                f"catalog too small or too sparse: only {len(shoppers)} shoppers in {attempts} tries"
+            )
         gender = rng.choice(genders)
         pool = by_gender[gender]
         # Preferences are drawn from what the catalog offers, weighted by frequency, so a

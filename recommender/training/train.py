@@ -42,7 +42,11 @@ log = logging.getLogger(__name__)
 
 
 def encode_texts_cached(
-    texts: Sequence[str], encoder: Encoder, cache_dir: str | os.PathLike[str] | None, *, progress: bool = False
+    texts: Sequence[str],
+    encoder: Encoder,
+    cache_dir: str | os.PathLike[str] | None,
+    *,
+    progress: bool = False,
 ) -> dict[str, np.ndarray]:
     """Embed distinct texts once; reuse an npz cache keyed on encoder id and the text set."""
     unique = sorted(set(texts))
@@ -121,7 +125,9 @@ def prepare(
     index = build_item_index(items, encoder, cache_dir, image_root=image_root, progress=progress)
     texts = [e.request_text for part in (split.train, split.val, split.test) for e in part]
     requests = encode_texts_cached(texts, encoder, cache_dir, progress=progress)
-    return Prepared(dataset, split, items, index, requests, split.train_user_ids(), fingerprint=dataset.fingerprint())
+    return Prepared(
+        dataset, split, items, index, requests, split.train_user_ids(), fingerprint=dataset.fingerprint()
+    )
 
 
 def seed_everything(seed: int) -> None:
@@ -131,7 +137,12 @@ def seed_everything(seed: int) -> None:
 
 
 def whisperlite_scores(
-    model: WhisperLite, prep: Prepared, examples: Sequence[Example], chunk: int = 512, *, use_user_ids: bool = True
+    model: WhisperLite,
+    prep: Prepared,
+    examples: Sequence[Example],
+    chunk: int = 512,
+    *,
+    use_user_ids: bool = True,
 ) -> np.ndarray:
     """(len(examples), n_items) logits of the model for held-out examples.
 
@@ -211,14 +222,18 @@ def train_whisperlite(
     progress: bool = True,
 ) -> TrainResult:
     """Train on ``prep.split.train``, early-stop on validation Recall@10, keep the best epoch."""
-    config = dataclasses.replace(config, embed_dim=prep.dim, n_users=len(prep.train_users) if use_user_ids else 0)
+    config = dataclasses.replace(
+        config, embed_dim=prep.dim, n_users=len(prep.train_users) if use_user_ids else 0
+    )
     seed_everything(config.seed)
     model = WhisperLite(config)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     frozen = torch.from_numpy(prep.index.vectors)  # (N, D), never trained
     train = prep.split.train
     requests = torch.from_numpy(prep.request_matrix(train))  # (n, D)
-    hist_rows, hist_mask = (torch.from_numpy(a) for a in prep.history_rows(train, config.max_history))  # (n, H)
+    hist_rows, hist_mask = (
+        torch.from_numpy(a) for a in prep.history_rows(train, config.max_history)
+    )  # (n, H)
     targets = torch.from_numpy(prep.index.rows([e.target_item_id for e in train]))  # (n,)
     users = torch.from_numpy(prep.user_indices(train))  # (n,)
     if len(targets) != len(train):
@@ -257,7 +272,9 @@ def train_whisperlite(
             losses.append(float(parts.total.detach()))
         epoch_times.append(time.perf_counter() - started)
         val_recall = recall_at_10(whisperlite_scores(model, prep, val), prep, val) if val else 0.0
-        history.append({"epoch": epoch, "loss": float(np.mean(losses)) if losses else 0.0, "val_recall@10": val_recall})
+        history.append(
+            {"epoch": epoch, "loss": float(np.mean(losses)) if losses else 0.0, "val_recall@10": val_recall}
+        )
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{history[-1]['loss']:.3f}", val_r10=f"{val_recall:.3f}")
@@ -266,7 +283,9 @@ def train_whisperlite(
             best_state = copy.deepcopy(model.state_dict())
             if checkpoint_path is not None:
                 # Written at every improvement, so an interrupted run still leaves its best epoch.
-                path = _save(checkpoint_path, prep, config, model, optimizer, epoch, step, best_recall, use_user_ids)
+                path = _save(
+                    checkpoint_path, prep, config, model, optimizer, epoch, step, best_recall, use_user_ids
+                )
         else:
             stale += 1
             if stale >= config.patience:

@@ -64,6 +64,9 @@ class HistoryPick(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["participant", "item"], name="pick_unique_item")]
 
+    def __str__(self) -> str:
+        return f"{self.participant} likes item {self.item_id}"
+
 
 class Request(models.Model):
     """One free-text request and its processing state; the Celery task fills in the lists."""
@@ -83,6 +86,7 @@ class Request(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     seed = models.PositiveIntegerField(help_text="Drawn per request; fixes blinding, interleaving and shuffles.")
     created_at = models.DateTimeField(auto_now_add=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True, help_text="Last time a ranking task was queued.")
     started_at = models.DateTimeField(null=True, blank=True)
     ready_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True, help_text="When the participant moved on.")
@@ -112,6 +116,9 @@ class RankedList(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["request", "system"], name="rankedlist_unique_system")]
 
+    def __str__(self) -> str:
+        return f"{self.system} for {self.request}"
+
     def rank_of(self, external_id: str) -> int | None:
         """1-based rank of an item in this list, or None when the system did not return it."""
         try:
@@ -140,6 +147,9 @@ class Slot(models.Model):
             models.UniqueConstraint(fields=["request", "list_label", "position"], name="slot_unique_position"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.list_label or '-'}{self.position} of {self.request}"
+
 
 class Judgement(models.Model):
     """A participant's relevance label for one displayed slot. One row per slot; latest value wins."""
@@ -161,6 +171,9 @@ class Judgement(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"{'n/a' if self.label is None else self.label} for slot {self.slot_id}"
+
 
 class ListPreference(models.Model):
     """Side by side only: which list the participant found better overall ('' = no preference)."""
@@ -169,6 +182,9 @@ class ListPreference(models.Model):
     list_label = models.CharField(max_length=2, blank=True)
     system = models.ForeignKey(RankingSystem, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"List {self.list_label or '(none)'} for {self.request}"
 
 
 class QuestionnaireAnswer(models.Model):
@@ -181,3 +197,6 @@ class QuestionnaireAnswer(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["participant", "item"], name="answer_unique_item")]
+
+    def __str__(self) -> str:
+        return f"{self.value} on question {self.item_id}"

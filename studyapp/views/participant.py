@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 from studyapp import services
 from studyapp.models import Participant, Request, Study
 from studyapp.services import StudyError
+from studyapp.tasks import requeue_if_stuck
 
 Phase = Participant.Phase
 SESSION_KEY = "whisperlite_participants"  # {study token: participant token}, for resuming without a PID
@@ -191,6 +192,7 @@ def request_status(request: HttpRequest, token: str, number: int) -> HttpRespons
         return response
     if not request.htmx:
         return _home(participant)
+    requeue_if_stuck(current)
     return render(request, "study/_status.html", {"participant": participant, "current": current})
 
 

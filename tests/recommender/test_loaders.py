@@ -18,8 +18,13 @@ from recommender.training.loaders import DatasetNotFound, load_amazon_reviews, l
 
 def _review(user: str, asin: str, t: int, summary: str = "Nice", style: str = "Blue") -> dict[str, object]:
     return {
-        "overall": 5.0, "reviewerID": user, "asin": asin, "unixReviewTime": t, "summary": summary,
-        "reviewText": f"text {asin}", "style": {"Color:": style},
+        "overall": 5.0,
+        "reviewerID": user,
+        "asin": asin,
+        "unixReviewTime": t,
+        "summary": summary,
+        "reviewText": f"text {asin}",
+        "style": {"Color:": style},
     }
 
 
@@ -69,7 +74,10 @@ def test_movielens_tags_are_requests_ratings_history(tmp_path: Path) -> None:
     assert len(ds.items) == 3 and ds.items[0].attributes["genres"] == "Animation, Children"
     heist = next(x for x in ds.interactions if x.item_id == "2")
     assert heist.request_text == "heist, crime" and heist.timestamp == 20.0
-    assert {(h.item_id, h.timestamp) for h in ds.history_events} == {("1", 10.0), ("3", 50.0)}  # rating < 4 dropped
+    assert {(h.item_id, h.timestamp) for h in ds.history_events} == {
+        ("1", 10.0),
+        ("3", 50.0),
+    }  # rating < 4 dropped
     split = temporal_split(ds)
     assert [e.target_item_id for e in split.train] == ["2"]
     # Validation (movie 3 at t=60): history = rating of 1 (t=10) and the earlier request (2); never 3 itself.
@@ -82,7 +90,9 @@ def test_generic_csv_and_jsonl(tmp_path: Path) -> None:
     (tmp_path / "events.csv").write_text(
         "user_id,item_id,timestamp,request_text\nu1,i1,1,red dress\nu1,i2,2,shoes\nu2,i1,3,a dress\n"
     )
-    (tmp_path / "items.jsonl").write_text(json.dumps({"item_id": "i1", "title": "Red dress", "colour": "red"}) + "\n")
+    (tmp_path / "items.jsonl").write_text(
+        json.dumps({"item_id": "i1", "title": "Red dress", "colour": "red"}) + "\n"
+    )
     ds = load_generic(tmp_path / "events.csv", tmp_path / "items.jsonl")
     assert len(ds.interactions) == 3
     by_id = {i.item_id: i for i in ds.items}
@@ -100,7 +110,9 @@ def _dataset() -> InteractionDataset:
     interactions = [
         Interaction(u, f"{u}-item{t}", float(t), f"request {u} {t}") for u in ("a", "b") for t in range(5)
     ] + [Interaction("c", "c-item0", 0.0, "only one")]
-    return InteractionDataset("toy", [], interactions, [HistoryEvent("a", "old", -1.0), HistoryEvent("a", "late", 99.0)])
+    return InteractionDataset(
+        "toy", [], interactions, [HistoryEvent("a", "old", -1.0), HistoryEvent("a", "late", 99.0)]
+    )
 
 
 def test_temporal_split_has_no_leakage() -> None:

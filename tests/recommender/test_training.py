@@ -54,7 +54,9 @@ def test_train_checkpoint_load_rank(trained, prep: Prepared, encoder) -> None:  
     assert ckpt.data_fingerprint == prep.fingerprint
     ranker = build_ranker("whisperlite", prep.index, encoder, checkpoint_path=str(trained.checkpoint_path))
     case = prep.split.test[0]
-    ranked = ranker.rank(case.request_text, list(case.history_item_ids) + ["not-in-catalog"], 10, case.history_item_ids)
+    ranked = ranker.rank(
+        case.request_text, list(case.history_item_ids) + ["not-in-catalog"], 10, case.history_item_ids
+    )
     assert len(ranked.item_ids) == 10 and not set(ranked.item_ids) & set(case.history_item_ids)
     assert ranked.scores == sorted(ranked.scores, reverse=True)
     assert ranked.system == "whisperlite" and ranked.version.startswith(encoder.encoder_id + ";ckpt=wl.pt@")
@@ -83,7 +85,9 @@ def test_load_errors_are_clear(tmp_path: Path) -> None:
         load_checkpoint(tmp_path / "other.pt")
 
 
-def test_atomic_write_keeps_old_file_on_crash(trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_atomic_write_keeps_old_file_on_crash(
+    trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
     ckpt = load_checkpoint(trained.checkpoint_path)
     target = save_checkpoint(tmp_path / "model.pt", ckpt)
     before = target.read_bytes()
@@ -139,7 +143,9 @@ def test_cli_missing_dataset_exits_2(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 
 def test_cli_refuses_checkpoint_of_other_encoder(
-    trained, tmp_path: Path, capsys: pytest.CaptureFixture[str]  # type: ignore[no-untyped-def]
+    trained,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],  # type: ignore[no-untyped-def]
 ) -> None:
     from recommender.__main__ import main
 
@@ -148,11 +154,18 @@ def test_cli_refuses_checkpoint_of_other_encoder(
     foreign = save_checkpoint(tmp_path / "clip.pt", ckpt)
     events = tmp_path / "events.csv"
     events.write_text("user_id,item_id,timestamp,request_text\nu,i,1,hat\n")
-    code = main(["evaluate", "generic", "--interactions", str(events), "--checkpoint", str(foreign), "--quiet"])
+    code = main(
+        ["evaluate", "generic", "--interactions", str(events), "--checkpoint", str(foreign), "--quiet"]
+    )
     err = capsys.readouterr().err.strip()
     # The encoder's own loading chatter may precede it; the error itself is one line, no traceback.
     last = err.splitlines()[-1]
-    assert code == 2 and last.startswith("whisperlite: error:") and "open_clip" in last and "Traceback" not in err
+    assert (
+        code == 2
+        and last.startswith("whisperlite: error:")
+        and "open_clip" in last
+        and "Traceback" not in err
+    )
 
 
 def test_cli_train_generic_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -160,13 +173,34 @@ def test_cli_train_generic_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixt
 
     rows = ["user_id,item_id,timestamp,request_text"]
     for u in range(12):
-        for t, (item, text) in enumerate([("hat", "warm hat"), ("scarf", "wool scarf"), ("boots", "snow boots"),
-                                          ("gloves", "winter gloves")]):
+        for t, (item, text) in enumerate(
+            [
+                ("hat", "warm hat"),
+                ("scarf", "wool scarf"),
+                ("boots", "snow boots"),
+                ("gloves", "winter gloves"),
+            ]
+        ):
             rows.append(f"u{u},{item}{u % 3},{t},{text}")
     (tmp_path / "events.csv").write_text("\n".join(rows) + "\n")
     out = tmp_path / "model.pt"
-    code = main(["train", "generic", "--interactions", str(tmp_path / "events.csv"), "--epochs", "2",
-                 "--batch-size", "8", "--cache-dir", str(tmp_path / "cache"), "--out", str(out), "--quiet"])
+    code = main(
+        [
+            "train",
+            "generic",
+            "--interactions",
+            str(tmp_path / "events.csv"),
+            "--epochs",
+            "2",
+            "--batch-size",
+            "8",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
     assert code == 0 and out.exists()
     assert "validation Recall@10" in capsys.readouterr().out
 
@@ -181,3 +215,15 @@ def test_demo_checkpoint_is_trained_once(encoder, tiny_catalog: list[CatalogItem
     assert ensure_demo_checkpoint(tiny_catalog, encoder, path, **kw) == path
     assert path.stat().st_mtime_ns == stamp  # reused, not retrained
     assert load_checkpoint(path).encoder_id == encoder.encoder_id
+
+
+def test_inference_module_does_not_import_training() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, recommender.whisperlite, recommender.ranking; "
+        "bad = [m for m in sys.modules if m.startswith('recommender.training') or m.startswith('django')]; "
+        "sys.exit(1 if bad else 0)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

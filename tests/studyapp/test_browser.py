@@ -352,6 +352,8 @@ def test_lists_page_screenshot(open_page, study: Study, tmp_path: Path) -> None:
     Written to docs/screenshots/lists.png only with UPDATE_SCREENSHOTS=1, else to tmp_path.
     """
     expect = _expect()
+    study.title = "WhisperLite fashion study"
+    study.save()
     page = start_study(open_page, study, viewport={"width": 1280, "height": 900})
     make_request(page, "a light linen shirt for a beach wedding")
     expect(page.get_by_role("heading", name="List B")).to_be_visible()

@@ -17,7 +17,11 @@ _DROP = ("DJANGO_DEBUG", "DJANGO_SECRET_KEY", "DATABASE_URL", "CELERY_BROKER_URL
 
 
 def _production_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in _DROP and not k.startswith(("DJANGO_SECURE", "PYTEST_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in _DROP and not k.startswith(("DJANGO_SECURE", "PYTEST_"))
+    }
     env.update(
         DJANGO_SETTINGS_MODULE="studyapp.settings",
         DJANGO_ALLOWED_HOSTS="study.example.org",

@@ -88,7 +88,9 @@ def test_embedded_default_serves_a_participant_from_link_to_onboarding(tmp_path:
 
     _manage(env, "migrate", "--noinput")
     out = _manage(env, "setup_demo", "--sample", "--skip-training", "--base-url", base)
-    assert (tmp_path / "var" / "db.sqlite3").exists(), "the embedded default must use SQLite under WHISPERLITE_VAR_DIR"
+    assert (tmp_path / "var" / "db.sqlite3").exists(), (
+        "the embedded default must use SQLite under WHISPERLITE_VAR_DIR"
+    )
     match = re.search(r"Participant link\s*:\s*(\S+)", out)
     assert match, f"no participant link in setup_demo's output:\n{out}"
     link = match.group(1)

@@ -117,3 +117,21 @@ def test_which_list_is_better_is_required_when_asked_and_unblinded_in_storage(pa
     request.refresh_from_db()
     assert request.preference.system_id == request.slots.filter(list_label="B").first().team_id
     assert client.post(f"/p/{participant.token}/requests/1/next/").status_code == 302
+
+
+def test_admin_keeps_a_study_with_fewer_than_two_systems_in_draft(catalog, admin_client: Client) -> None:
+    from tests.studyapp.factories import RankingSystemFactory
+
+    only = RankingSystemFactory(name="Lonely")
+    form = {
+        "title": "One system", "slug": "one-system", "status": "open", "catalog": catalog.pk, "systems": [only.pk],
+        "presentation_mode": "side_by_side", "k": 5, "seed": 0, "requests_per_participant": 2, "onboarding_picks": 3,
+        "onboarding_grid_size": 24, "rating_scale": "graded4", "attention_failures_allowed": 1,
+        "min_seconds_per_judgement": 1.0, "consent_text": "c", "instructions_text": "i", "debrief_text": "d",
+        "external_id_param": "PROLIFIC_PID", "external_study_param": "STUDY_ID", "external_session_param": "SESSION_ID",
+        "completion_code": "AAA", "screenout_code": "BBB",
+        "questionnaire_items-TOTAL_FORMS": "0", "questionnaire_items-INITIAL_FORMS": "0",
+    }  # fmt: skip
+    response = admin_client.post("/admin/studyapp/study/add/", form)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert Study.objects.get(slug="one-system").status == Study.Status.DRAFT

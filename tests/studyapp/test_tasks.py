@@ -119,3 +119,22 @@ def test_blinding_is_reproducible_from_the_stored_seed(participant: Participant)
     replanned = display.plan_slots(request, rankings, None)
     stored = [(s.list_label, s.position, s.item.external_id, str(s.team_id)) for s in request.slots.select_related("item")]
     assert sorted(stored) == sorted((s.list_label, s.position, s.item_id, s.team) for s in replanned)
+
+
+def test_polling_requeues_a_request_whose_message_was_lost(participant: Participant, client, settings, django_capture_on_commit_callbacks) -> None:
+    request = new_request(participant)
+    old = timezone.now() - timedelta(seconds=settings.WHISPERLITE_STALE_RUNNING_SECONDS + 5)
+    Request.objects.filter(pk=request.pk).update(enqueued_at=old)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.get(f"/p/{participant.token}/requests/1/status/", HTTP_HX_REQUEST="true")
+    request.refresh_from_db()
+    assert request.status == Request.Status.DONE
+
+
+def test_polling_does_not_requeue_a_fresh_request(participant: Participant, client, django_capture_on_commit_callbacks) -> None:
+    request = new_request(participant)
+    Request.objects.filter(pk=request.pk).update(enqueued_at=timezone.now())
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = client.get(f"/p/{participant.token}/requests/1/status/", HTTP_HX_REQUEST="true")
+    assert response.status_code == 200 and b"Preparing" in response.content
+    assert callbacks == []
