@@ -135,7 +135,9 @@ def rate(page, slot_pk: int, value: str) -> None:  # type: ignore[no-untyped-def
     """Click a rating button and wait for htmx to swap in the pressed state."""
     expect = _expect()
     page.locator(f"#rating-{slot_pk} button[value='{value}']").click()
-    expect(page.locator(f"#rating-{slot_pk} button[value='{value}']")).to_have_attribute("aria-pressed", "true")
+    expect(page.locator(f"#rating-{slot_pk} button[value='{value}']")).to_have_attribute(
+        "aria-pressed", "true"
+    )
 
 
 def shown_slot_pks(page) -> list[int]:  # type: ignore[no-untyped-def]
@@ -172,7 +174,9 @@ def test_full_flow_from_consent_to_completion_code_and_csv_row(open_page, study:
         slots = shown_slot_pks(page)
         assert sorted(slots) == sorted(request.slots.values_list("pk", flat=True))
         assert len(slots) == 2 * study.k
-        assert page.locator("li.slot img").evaluate_all("imgs => imgs.every(i => i.complete && i.naturalWidth > 0)")
+        assert page.locator("li.slot img").evaluate_all(
+            "imgs => imgs.every(i => i.complete && i.naturalWidth > 0)"
+        )
         for i, slot_pk in enumerate(slots):
             label = str(i % 4)
             rate(page, slot_pk, label)
@@ -313,21 +317,32 @@ def test_attention_check_rated_relevant_twice_ends_with_screenout_code(open_page
     assert (participant.phase, participant.attention_failures) == (Participant.Phase.SCREENED_OUT, 2)
 
 
-def test_lists_page_is_usable_on_a_phone_viewport(open_page, study: Study) -> None:
+def test_lists_page_is_usable_on_a_phone_viewport(open_page, study: Study, tmp_path: Path) -> None:
     expect = _expect()
-    page = start_study(open_page, study, viewport={"width": 375, "height": 812}, is_mobile=True, has_touch=True)
+    page = start_study(
+        open_page, study, viewport={"width": 375, "height": 812}, is_mobile=True, has_touch=True
+    )
     make_request(page, "a waterproof jacket with a hood for cycling in the rain")
     slots = shown_slot_pks(page)
     page.locator(f"#rating-{slots[0]} button[value='2']").tap()
     expect(page.locator(f"#rating-{slots[0]} button[value='2']")).to_have_attribute("aria-pressed", "true")
     wait_for_db(lambda: label_of(slots[0]) == 2)
     width = page.evaluate("() => [document.scrollingElement.scrollWidth, window.innerWidth]")
-    assert width[0] <= width[1] + 1, f"horizontal scrolling: page is {width[0]}px wide in a {width[1]}px viewport"
-    heights = page.locator(".rating button").evaluate_all("bs => bs.map(b => b.getBoundingClientRect().height)")
+    assert width[0] <= width[1] + 1, (
+        f"horizontal scrolling: page is {width[0]}px wide in a {width[1]}px viewport"
+    )
+    heights = page.locator(".rating button").evaluate_all(
+        "bs => bs.map(b => b.getBoundingClientRect().height)"
+    )
     assert len(heights) == len(slots) * (len(study.scale.values) + 1)
     assert min(heights) >= 40, f"rating buttons too small to tap: {min(heights)}px"
+    page.screenshot(path=str(tmp_path / "phone.png"), full_page=True)  # kept in pytest's basetemp for a look
     next_button = page.locator("#next").bounding_box()
-    assert next_button is not None and next_button["height"] >= 40 and next_button["x"] + next_button["width"] <= 376
+    assert (
+        next_button is not None
+        and next_button["height"] >= 40
+        and next_button["x"] + next_button["width"] <= 376
+    )
 
 
 def test_html_in_a_request_is_shown_as_text(open_page, study: Study) -> None:
@@ -363,7 +378,11 @@ def test_lists_page_screenshot(open_page, study: Study, tmp_path: Path) -> None:
     page.evaluate("() => Promise.all([...document.images].map(i => i.decode().catch(() => null)))")
     page.mouse.move(0, 0)
     page.evaluate("() => document.activeElement && document.activeElement.blur()")
-    target = REPO / "docs" / "screenshots" / "lists.png" if os.environ.get("UPDATE_SCREENSHOTS") == "1" else tmp_path / "lists.png"
+    target = (
+        REPO / "docs" / "screenshots" / "lists.png"
+        if os.environ.get("UPDATE_SCREENSHOTS") == "1"
+        else tmp_path / "lists.png"
+    )
     target.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(target), full_page=True, animations="disabled")
     assert target.stat().st_size > 10_000

@@ -17,11 +17,8 @@ _DROP = ("DJANGO_DEBUG", "DJANGO_SECRET_KEY", "DATABASE_URL", "CELERY_BROKER_URL
 
 
 def _production_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in _DROP and not k.startswith(("DJANGO_SECURE", "PYTEST_"))
-    }
+    # Every DJANGO_* variable is dropped: some (e.g. DJANGO_ALLOW_ASYNC_UNSAFE, set by browser tests) fail the check.
+    env = {k: v for k, v in os.environ.items() if k not in _DROP and not k.startswith(("DJANGO_", "PYTEST_"))}
     env.update(
         DJANGO_SETTINGS_MODULE="studyapp.settings",
         DJANGO_ALLOWED_HOSTS="study.example.org",
