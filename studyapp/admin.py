@@ -89,7 +89,9 @@ class StudyAdmin(admin.ModelAdmin):
         # Systems are many-to-many, so this can only be checked after they are saved.
         if study.status == Study.Status.OPEN and study.systems.count() < 2:
             Study.objects.filter(pk=study.pk).update(status=Study.Status.DRAFT)
-            self.message_user(request, "A study compares at least two systems; it was kept as a draft.", messages.ERROR)
+            self.message_user(
+                request, "A study compares at least two systems; it was kept as a draft.", messages.ERROR
+            )
 
     @admin.display(description="participants")
     def participant_count(self, obj: Study) -> int:
@@ -149,7 +151,15 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(Participant)
 class ParticipantAdmin(ReadOnlyAdmin):
-    list_display = ("number", "study", "external_id", "phase", "attention_failures", "created_at", "finished_at")
+    list_display = (
+        "number",
+        "study",
+        "external_id",
+        "phase",
+        "attention_failures",
+        "created_at",
+        "finished_at",
+    )
     list_filter = ("study", "phase")
     search_fields = ("external_id",)
 

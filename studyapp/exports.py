@@ -59,9 +59,9 @@ def judgement_rows(study: Study) -> Iterator[dict]:
     systems = {str(s.pk): s for s in RankingSystem.objects.filter(studies=study)}
     versions = {
         (request_id, str(system_id)): version
-        for request_id, system_id, version in RankedList.objects.filter(request__participant__study=study).values_list(
-            "request_id", "system_id", "version"
-        )
+        for request_id, system_id, version in RankedList.objects.filter(
+            request__participant__study=study
+        ).values_list("request_id", "system_id", "version")
     }
     judgements = (
         Judgement.objects.filter(participant__study=study)

@@ -62,7 +62,11 @@ def get_index(catalog: Catalog, *, progress: bool = False) -> ItemIndex:
 def get_ranker(system: RankingSystem, catalog: Catalog) -> Ranker:
     """The ranker for a study system over a catalog; rebuilt if its checkpoint file changes."""
     index = get_index(catalog)
-    mtime = os.path.getmtime(system.checkpoint_path) if system.checkpoint_path and os.path.exists(system.checkpoint_path) else 0.0
+    mtime = (
+        os.path.getmtime(system.checkpoint_path)
+        if system.checkpoint_path and os.path.exists(system.checkpoint_path)
+        else 0.0
+    )
     key = (system.pk, system.kind, system.history_weight, index.fingerprint, mtime)
     with _lock:
         ranker = _rankers.get(key)
@@ -91,7 +95,9 @@ def attention_check_item(catalog: Catalog, request_text: str, avoid: set[str], s
     request_vector = get_encoder().encode_text([request_text], normalize=True)[0]
     scores = index.vectors @ request_vector
     n = max(1, len(scores) // 20)
-    candidates = [index.item_ids[r] for r in np.argsort(scores)[: n + len(avoid)] if index.item_ids[r] not in avoid]
+    candidates = [
+        index.item_ids[r] for r in np.argsort(scores)[: n + len(avoid)] if index.item_ids[r] not in avoid
+    ]
     return random.Random(seed).choice(candidates[:n])
 
 

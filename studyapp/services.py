@@ -240,8 +240,14 @@ def do_record_judgement(participant: Participant, slot_id: int, raw_label: str |
                 judgement.save(update_fields=["label", "changes", "updated_at"])
             return judgement
         previous = (
-            Judgement.objects.filter(slot__request=slot.request).order_by("-updated_at").values_list("updated_at", flat=True)
-        ).first() or slot.request.ready_at or now
+            (
+                Judgement.objects.filter(slot__request=slot.request)
+                .order_by("-updated_at")
+                .values_list("updated_at", flat=True)
+            ).first()
+            or slot.request.ready_at
+            or now
+        )
         elapsed_ms = max(0, int((now - previous).total_seconds() * 1000))
         try:
             with transaction.atomic():
@@ -265,7 +271,11 @@ def do_record_preference(participant: Participant, request: Request, list_label:
     labels = set(request.slots.values_list("list_label", flat=True))
     if list_label and list_label not in labels:
         raise StudyError("There is no such list.")
-    team = request.slots.filter(list_label=list_label).values_list("team_id", flat=True).first() if list_label else None
+    team = (
+        request.slots.filter(list_label=list_label).values_list("team_id", flat=True).first()
+        if list_label
+        else None
+    )
     pref, _ = ListPreference.objects.update_or_create(
         request=request, defaults={"list_label": list_label, "system_id": team}
     )
@@ -298,7 +308,9 @@ def do_complete_request(participant: Participant, request: Request) -> None:
         check = request.slots.filter(is_attention_check=True).select_related("judgement").first()
         if check is not None:
             label = check.judgement.label
-            request.attention_check_failed = label is not None and label >= participant.study.scale.relevant_threshold
+            request.attention_check_failed = (
+                label is not None and label >= participant.study.scale.relevant_threshold
+            )
             if request.attention_check_failed:
                 participant.attention_failures += 1
         request.save(update_fields=["completed_at", "attention_check_failed"])
@@ -341,7 +353,9 @@ def do_save_questionnaire(participant: Participant, answers: Mapping[str, str]) 
         values[item.pk] = value
     with transaction.atomic():
         for item_pk, value in values.items():
-            QuestionnaireAnswer.objects.update_or_create(participant=participant, item_id=item_pk, defaults={"value": value})
+            QuestionnaireAnswer.objects.update_or_create(
+                participant=participant, item_id=item_pk, defaults={"value": value}
+            )
         participant.phase = Phase.DONE
         participant.finished_at = timezone.now()
         participant.save(update_fields=["phase", "finished_at"])

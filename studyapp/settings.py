@@ -146,7 +146,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBIL
 WHISPERLITE_ENCODER = env.str("WHISPERLITE_ENCODER", default="sentence-transformers")
 WHISPERLITE_DEVICE = env.str("WHISPERLITE_DEVICE", default="cpu")
 _default_data = BASE_DIR.parent / "shared" / "data"
-WHISPERLITE_DATA_DIR = env.str("WHISPERLITE_DATA_DIR", default=str(_default_data) if _default_data.exists() else "")
+WHISPERLITE_DATA_DIR = env.str(
+    "WHISPERLITE_DATA_DIR", default=str(_default_data) if _default_data.exists() else ""
+)
 WHISPERLITE_CACHE_DIR = env.str("WHISPERLITE_CACHE_DIR", default=str(VAR_DIR / "cache" / "embeddings"))
 WHISPERLITE_CHECKPOINT_DIR = env.str("WHISPERLITE_CHECKPOINT_DIR", default=str(VAR_DIR / "checkpoints"))
 # Catalog images are served from here by the image view (only files inside a catalog's folder).

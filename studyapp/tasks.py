@@ -32,7 +32,9 @@ def requeue_if_stuck(request: Request) -> bool:
     stale = timezone.now() - timedelta(seconds=settings.WHISPERLITE_STALE_RUNNING_SECONDS)
     stuck = Q(status=Request.Status.PENDING) | Q(status=Request.Status.RUNNING, started_at__lt=stale)
     with transaction.atomic():
-        updated = Request.objects.filter(stuck, Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=stale), pk=request.pk)
+        updated = Request.objects.filter(
+            stuck, Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=stale), pk=request.pk
+        )
         if not updated.update(enqueued_at=timezone.now()):
             return False
         log.warning("request %s looked stuck; queueing it again", request.pk)
@@ -45,7 +47,9 @@ def _claim(request_pk: int) -> bool:
     stale = timezone.now() - timedelta(seconds=settings.WHISPERLITE_STALE_RUNNING_SECONDS)
     claimable = Q(status=Request.Status.PENDING) | Q(status=Request.Status.RUNNING, started_at__lt=stale)
     return bool(
-        Request.objects.filter(claimable, pk=request_pk).update(status=Request.Status.RUNNING, started_at=timezone.now())
+        Request.objects.filter(claimable, pk=request_pk).update(
+            status=Request.Status.RUNNING, started_at=timezone.now()
+        )
     )
 
 
@@ -68,7 +72,9 @@ def rank_request(request_pk: int) -> str:
         check_item = None
         if study.attention_checks and not request.is_practice:
             shown = {i for r in rankings.values() for i in r.item_ids} | set(history)
-            check_item = ranking_service.attention_check_item(study.catalog, request.text, shown, request.seed)
+            check_item = ranking_service.attention_check_item(
+                study.catalog, request.text, shown, request.seed
+            )
         planned = display.plan_slots(request, rankings, check_item)
         with transaction.atomic():
             locked = Request.objects.select_for_update().get(pk=request_pk)

@@ -12,9 +12,15 @@ class Catalog(models.Model):
 
     name = models.CharField(max_length=200)
     slug = models.SlugField(unique=True)
-    source = models.CharField(max_length=40, help_text="Importer used: myntra, amazon_tops, generic or sample.")
-    data_dir = models.CharField(max_length=500, blank=True, help_text="Folder that relative image paths are in.")
-    version = models.CharField(max_length=32, blank=True, help_text="Fingerprint of the item texts and images.")
+    source = models.CharField(
+        max_length=40, help_text="Importer used: myntra, amazon_tops, generic or sample."
+    )
+    data_dir = models.CharField(
+        max_length=500, blank=True, help_text="Folder that relative image paths are in."
+    )
+    version = models.CharField(
+        max_length=32, blank=True, help_text="Fingerprint of the item texts and images."
+    )
     imported_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

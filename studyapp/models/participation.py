@@ -26,7 +26,9 @@ class Participant(models.Model):
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="participants")
     token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
     number = models.PositiveIntegerField(help_text="Order of arrival in the study; drives counterbalancing.")
-    external_id = models.CharField(max_length=100, blank=True, help_text="Crowd platform id, e.g. PROLIFIC_PID.")
+    external_id = models.CharField(
+        max_length=100, blank=True, help_text="Crowd platform id, e.g. PROLIFIC_PID."
+    )
     external_study_id = models.CharField(max_length=100, blank=True)
     external_session_id = models.CharField(max_length=100, blank=True)
     phase = models.CharField(max_length=20, choices=Phase.choices, default=Phase.CONSENT)
@@ -40,7 +42,9 @@ class Participant(models.Model):
         constraints = [
             # Retakes are blocked per crowd-platform id: one participant row per external id.
             models.UniqueConstraint(
-                fields=["study", "external_id"], condition=~Q(external_id=""), name="participant_unique_external_id"
+                fields=["study", "external_id"],
+                condition=~Q(external_id=""),
+                name="participant_unique_external_id",
             ),
             models.UniqueConstraint(fields=["study", "number"], name="participant_unique_number"),
         ]
@@ -84,9 +88,13 @@ class Request(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     error = models.TextField(blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
-    seed = models.PositiveIntegerField(help_text="Drawn per request; fixes blinding, interleaving and shuffles.")
+    seed = models.PositiveIntegerField(
+        help_text="Drawn per request; fixes blinding, interleaving and shuffles."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
-    enqueued_at = models.DateTimeField(null=True, blank=True, help_text="Last time a ranking task was queued.")
+    enqueued_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last time a ranking task was queued."
+    )
     started_at = models.DateTimeField(null=True, blank=True)
     ready_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True, help_text="When the participant moved on.")
@@ -131,20 +139,26 @@ class Slot(models.Model):
     """One displayed item: where it was shown, and which system(s) it is credited to."""
 
     request = models.ForeignKey(Request, on_delete=models.CASCADE, related_name="slots")
-    list_label = models.CharField(max_length=2, blank=True, help_text="'A', 'B', ... side by side; '' single list.")
+    list_label = models.CharField(
+        max_length=2, blank=True, help_text="'A', 'B', ... side by side; '' single list."
+    )
     position = models.PositiveSmallIntegerField(help_text="1-based displayed position within its list.")
     item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="+")
     team = models.ForeignKey(
         RankingSystem, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
         help_text="The system this slot is credited to (side by side, interleaving); empty when pooled.",
     )  # fmt: skip
-    system_ranks = models.JSONField(default=dict, help_text="{system id: 1-based rank} for every system returning it.")
+    system_ranks = models.JSONField(
+        default=dict, help_text="{system id: 1-based rank} for every system returning it."
+    )
     is_attention_check = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["request_id", "list_label", "position"]
         constraints = [
-            models.UniqueConstraint(fields=["request", "list_label", "position"], name="slot_unique_position"),
+            models.UniqueConstraint(
+                fields=["request", "list_label", "position"], name="slot_unique_position"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -157,7 +171,9 @@ class Judgement(models.Model):
     participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="judgements")
     slot = models.OneToOneField(Slot, on_delete=models.CASCADE, related_name="judgement")
     label = models.SmallIntegerField(null=True, blank=True, help_text="Empty means 'can't judge'.")
-    response_ms = models.PositiveIntegerField(null=True, blank=True, help_text="Time since the previous answer.")
+    response_ms = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Time since the previous answer."
+    )
     too_fast = models.BooleanField(default=False)
     changes = models.PositiveSmallIntegerField(default=0, help_text="How often the label was changed.")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -180,7 +196,9 @@ class ListPreference(models.Model):
 
     request = models.OneToOneField(Request, on_delete=models.CASCADE, related_name="preference")
     list_label = models.CharField(max_length=2, blank=True)
-    system = models.ForeignKey(RankingSystem, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    system = models.ForeignKey(
+        RankingSystem, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

@@ -32,9 +32,13 @@ class RankingSystem(models.Model):
         HISTORY_BLEND = HISTORY_BLEND, "History blend (request + picked items)"
         WHISPERLITE = WHISPERLITE, "WhisperLite (trained checkpoint)"
 
-    name = models.CharField(max_length=100, unique=True, help_text="Researcher-facing; never shown to participants.")
+    name = models.CharField(
+        max_length=100, unique=True, help_text="Researcher-facing; never shown to participants."
+    )
     kind = models.CharField(max_length=30, choices=Kind.choices)
-    checkpoint_path = models.CharField(max_length=500, blank=True, help_text="WhisperLite only: a .pt checkpoint file.")
+    checkpoint_path = models.CharField(
+        max_length=500, blank=True, help_text="WhisperLite only: a .pt checkpoint file."
+    )
     history_weight = models.FloatField(
         default=0.3,
         validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
@@ -95,7 +99,9 @@ class Study(models.Model):
     slug = models.SlugField(unique=True)
     token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
-    consent_text = models.TextField(default="I agree to take part in this study. My answers are stored anonymously.")
+    consent_text = models.TextField(
+        default="I agree to take part in this study. My answers are stored anonymously."
+    )
     instructions_text = models.TextField(
         default="Type what you are looking for. You will see recommendations; rate how well each item matches."
     )
@@ -110,13 +116,23 @@ class Study(models.Model):
     requests_per_participant = models.PositiveSmallIntegerField(default=3, validators=[MinValueValidator(1)])
     onboarding_picks = models.PositiveSmallIntegerField(default=3, validators=[MinValueValidator(3)])
     onboarding_grid_size = models.PositiveSmallIntegerField(default=24, validators=[MinValueValidator(6)])
-    practice_request = models.BooleanField(default=False, help_text="One practice request first; never analysed.")
+    practice_request = models.BooleanField(
+        default=False, help_text="One practice request first; never analysed."
+    )
     rating_scale = models.CharField(max_length=10, choices=Scale.choices, default=Scale.GRADED4)
     allow_cant_judge = models.BooleanField(default=True)
-    ask_list_preference = models.BooleanField(default=False, help_text="Side by side only: 'which list is better?'")
-    attention_checks = models.BooleanField(default=False, help_text="Inject one clearly off-request item per request.")
-    attention_failures_allowed = models.PositiveSmallIntegerField(default=1, help_text="Screened out on the next failure.")
-    min_seconds_per_judgement = models.FloatField(default=1.0, help_text="Faster answers are flagged in exports.")
+    ask_list_preference = models.BooleanField(
+        default=False, help_text="Side by side only: 'which list is better?'"
+    )
+    attention_checks = models.BooleanField(
+        default=False, help_text="Inject one clearly off-request item per request."
+    )
+    attention_failures_allowed = models.PositiveSmallIntegerField(
+        default=1, help_text="Screened out on the next failure."
+    )
+    min_seconds_per_judgement = models.FloatField(
+        default=1.0, help_text="Faster answers are flagged in exports."
+    )
     seed = models.PositiveIntegerField(default=0, help_text="Seeds blinding, interleaving and shuffles.")
 
     # Crowd platforms
@@ -125,7 +141,9 @@ class Study(models.Model):
     external_session_param = models.CharField(max_length=50, default="SESSION_ID", blank=True)
     completion_code = models.CharField(max_length=40, default=new_code)
     screenout_code = models.CharField(max_length=40, default=new_code)
-    completion_url = models.URLField(blank=True, help_text="Optional redirect after finishing, e.g. Prolific's.")
+    completion_url = models.URLField(
+        blank=True, help_text="Optional redirect after finishing, e.g. Prolific's."
+    )
 
     DESIGN_FIELDS = (
         "catalog", "presentation_mode", "k", "requests_per_participant", "onboarding_picks", "practice_request",
@@ -164,7 +182,9 @@ class QuestionnaireItem(models.Model):
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="questionnaire_items")
     order = models.PositiveSmallIntegerField(default=0)
     text = models.CharField(max_length=500)
-    scale_points = models.PositiveSmallIntegerField(default=5, validators=[MinValueValidator(2), MaxValueValidator(11)])
+    scale_points = models.PositiveSmallIntegerField(
+        default=5, validators=[MinValueValidator(2), MaxValueValidator(11)]
+    )
     low_label = models.CharField(max_length=60, default="Strongly disagree")
     high_label = models.CharField(max_length=60, default="Strongly agree")
 

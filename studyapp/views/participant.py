@@ -44,8 +44,12 @@ def join(request: HttpRequest, study_token: str) -> HttpResponse:
     study = get_object_or_404(Study, token=study_token)
     external = {
         "external_id": request.GET.get(study.external_id_param, "") if study.external_id_param else "",
-        "external_study_id": request.GET.get(study.external_study_param, "") if study.external_study_param else "",
-        "external_session_id": request.GET.get(study.external_session_param, "") if study.external_session_param else "",
+        "external_study_id": request.GET.get(study.external_study_param, "")
+        if study.external_study_param
+        else "",
+        "external_session_id": request.GET.get(study.external_session_param, "")
+        if study.external_session_param
+        else "",
     }
     remembered = request.session.get(SESSION_KEY, {}).get(study.token)
     if remembered and not external["external_id"]:
@@ -55,7 +59,9 @@ def join(request: HttpRequest, study_token: str) -> HttpResponse:
     try:
         participant = services.do_join_study(study, external, request.META.get("HTTP_USER_AGENT", ""))
     except StudyError as exc:
-        return render(request, "study/closed.html", {"study": study, "message": exc.message}, status=exc.status)
+        return render(
+            request, "study/closed.html", {"study": study, "message": exc.message}, status=exc.status
+        )
     request.session[SESSION_KEY] = {**request.session.get(SESSION_KEY, {}), study.token: participant.token}
     return _home(participant)
 
@@ -66,11 +72,20 @@ def participant_page(request: HttpRequest, token: str) -> HttpResponse:
     return _render_phase(request, _participant(token))
 
 
-def _render_phase(request: HttpRequest, participant: Participant, extra: dict | None = None, status: int = 200) -> HttpResponse:
+def _render_phase(
+    request: HttpRequest, participant: Participant, extra: dict | None = None, status: int = 200
+) -> HttpResponse:
     study = participant.study
-    context: dict = {"participant": participant, "study": study, "progress": _progress(participant), **(extra or {})}
+    context: dict = {
+        "participant": participant,
+        "study": study,
+        "progress": _progress(participant),
+        **(extra or {}),
+    }
     if status != 200:
-        return render(request, "study/request.html", _request_page_context(participant, context), status=status)
+        return render(
+            request, "study/request.html", _request_page_context(participant, context), status=status
+        )
     phase = participant.phase
     if phase == Phase.CONSENT:
         return render(request, "study/consent.html", context)
@@ -106,7 +121,11 @@ def _max_chars() -> int:
 def _progress(participant: Participant) -> dict:
     study = participant.study
     done = participant.requests.filter(is_practice=False, completed_at__isnull=False).count()
-    return {"done": done, "total": study.requests_per_participant, "percent": int(100 * done / study.requests_per_participant)}
+    return {
+        "done": done,
+        "total": study.requests_per_participant,
+        "percent": int(100 * done / study.requests_per_participant),
+    }
 
 
 def _request_context(current: Request) -> dict:

@@ -21,7 +21,9 @@ def study_progress(study: Study) -> dict:
         "phases": [(label, phases.get(value, 0)) for value, label in Participant.Phase.choices],
         "requests": requests.count(),
         "requests_failed": requests.filter(status=Request.Status.FAILED).count(),
-        "requests_waiting": requests.filter(status__in=[Request.Status.PENDING, Request.Status.RUNNING]).count(),
+        "requests_waiting": requests.filter(
+            status__in=[Request.Status.PENDING, Request.Status.RUNNING]
+        ).count(),
         "judgements": Judgement.objects.filter(participant__study=study).count(),
         "too_fast": Judgement.objects.filter(participant__study=study, too_fast=True).count(),
         "attention_failed": requests.filter(attention_check_failed=True).count(),

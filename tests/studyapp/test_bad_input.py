@@ -27,14 +27,20 @@ def test_empty_blank_or_overlong_request_is_a_form_error_and_nothing_is_enqueued
     assert not Request.objects.exists()
 
 
-def test_html_in_a_request_is_shown_as_text(participant: Participant, client: Client, django_capture_on_commit_callbacks) -> None:
-    make_request(client, participant, django_capture_on_commit_callbacks, "<script>alert(1)</script> red dress")
+def test_html_in_a_request_is_shown_as_text(
+    participant: Participant, client: Client, django_capture_on_commit_callbacks
+) -> None:
+    make_request(
+        client, participant, django_capture_on_commit_callbacks, "<script>alert(1)</script> red dress"
+    )
     page = client.get(f"/p/{participant.token}/").content.decode()
     assert "<script>alert(1)</script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt; red dress" in page
 
 
-def test_double_submitted_request_form_creates_one_request(participant: Participant, client: Client, django_capture_on_commit_callbacks) -> None:
+def test_double_submitted_request_form_creates_one_request(
+    participant: Participant, client: Client, django_capture_on_commit_callbacks
+) -> None:
     with django_capture_on_commit_callbacks(execute=True):
         client.post(f"/p/{participant.token}/requests/", {"text": "a shirt"})
         client.post(f"/p/{participant.token}/requests/", {"text": "a shirt"})
@@ -46,21 +52,27 @@ def ready_request(participant: Participant, client: Client, django_capture_on_co
     return make_request(client, participant, django_capture_on_commit_callbacks)
 
 
-def test_judgement_for_item_not_in_the_lists_is_rejected(participant: Participant, ready_request: Request, client: Client) -> None:
+def test_judgement_for_item_not_in_the_lists_is_rejected(
+    participant: Participant, ready_request: Request, client: Client
+) -> None:
     response = client.post(f"/p/{participant.token}/judge/", {"slot": 999999, "label": "2"})
     assert response.status_code == 404
     assert not Judgement.objects.exists()
 
 
 @pytest.mark.parametrize("label", ["7", "-1", "abc", "", "2.5"])
-def test_label_outside_the_scale_is_rejected(participant: Participant, ready_request: Request, client: Client, label: str) -> None:
+def test_label_outside_the_scale_is_rejected(
+    participant: Participant, ready_request: Request, client: Client, label: str
+) -> None:
     slot = ready_request.slots.first()
     response = client.post(f"/p/{participant.token}/judge/", {"slot": slot.pk, "label": label})
     assert response.status_code == 400
     assert not Judgement.objects.exists()
 
 
-def test_cant_judge_is_rejected_when_the_study_does_not_offer_it(participant: Participant, ready_request: Request, client: Client) -> None:
+def test_cant_judge_is_rejected_when_the_study_does_not_offer_it(
+    participant: Participant, ready_request: Request, client: Client
+) -> None:
     participant.study.allow_cant_judge = False
     participant.study.save()
     slot = ready_request.slots.first()
@@ -104,7 +116,9 @@ def test_database_rejects_label_out_of_range(participant: Participant, ready_req
         Judgement.objects.create(participant=participant, slot=slot, label=9)
 
 
-def test_ratings_cannot_change_after_moving_on(participant: Participant, ready_request: Request, client: Client) -> None:
+def test_ratings_cannot_change_after_moving_on(
+    participant: Participant, ready_request: Request, client: Client
+) -> None:
     for slot in ready_request.slots.all():
         client.post(f"/p/{participant.token}/judge/", {"slot": slot.pk, "label": "2"})
     client.post(f"/p/{participant.token}/requests/1/next/")
@@ -113,7 +127,9 @@ def test_ratings_cannot_change_after_moving_on(participant: Participant, ready_r
     assert Judgement.objects.get(slot=slot).label == 2
 
 
-def test_double_clicked_next_advances_only_one_request(participant: Participant, ready_request: Request, client: Client) -> None:
+def test_double_clicked_next_advances_only_one_request(
+    participant: Participant, ready_request: Request, client: Client
+) -> None:
     for slot in ready_request.slots.all():
         client.post(f"/p/{participant.token}/judge/", {"slot": slot.pk, "label": "2"})
     client.post(f"/p/{participant.token}/requests/1/next/")
@@ -123,9 +139,13 @@ def test_double_clicked_next_advances_only_one_request(participant: Participant,
     assert participant.requests.filter(completed_at__isnull=False).count() == 1
 
 
-def test_htmx_judgement_returns_the_updated_control(participant: Participant, ready_request: Request, client: Client) -> None:
+def test_htmx_judgement_returns_the_updated_control(
+    participant: Participant, ready_request: Request, client: Client
+) -> None:
     slot = ready_request.slots.first()
-    response = client.post(f"/p/{participant.token}/judge/", {"slot": slot.pk, "label": "2"}, HTTP_HX_REQUEST="true")
+    response = client.post(
+        f"/p/{participant.token}/judge/", {"slot": slot.pk, "label": "2"}, HTTP_HX_REQUEST="true"
+    )
     assert response.status_code == 200
     html = response.content.decode()
     assert f'id="rating-{slot.pk}"' in html and 'aria-pressed="true"' in html

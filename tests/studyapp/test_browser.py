@@ -16,15 +16,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
 
-# Playwright's sync API runs an event loop in this thread; Django's ORM would otherwise refuse
-# to run in the test body ("You cannot call this from an async context").
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
-from django.contrib.auth import get_user_model  # noqa: E402
-from django.test import Client  # noqa: E402
-
-from studyapp.models import Judgement, Participant, Request, Slot, Study  # noqa: E402
+from studyapp.models import Judgement, Participant, Request, Slot, Study
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -40,7 +35,22 @@ TIMEOUT_MS = 30_000  # the first ranking of a session loads the encoder inside t
 # --- Fixtures ----------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module", autouse=True)
+def allow_orm_beside_playwright() -> Iterator[None]:
+    """Playwright's sync API runs an event loop in this thread while the browser is open, and
+    Django's ORM would refuse to run in the test body ("You cannot call this from an async
+    context"). Scoped to this module so no other test runs with the guard off."""
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    yield
+    if previous is None:
+        del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+# Module scope: the browser (and its event loop) is gone before any other module's tests run.
+@pytest.fixture(scope="module")
 def chromium_browser() -> Iterator:
     if not os.path.exists(CHROMIUM):
         message = f"{CHROMIUM} is missing: install Debian's chromium package to run the browser tests"

@@ -23,13 +23,17 @@ def read_csv(response) -> list[dict[str, str]]:  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def judged(participant: Participant, client: Client, django_capture_on_commit_callbacks) -> Participant:
-    request = make_request(client, participant, django_capture_on_commit_callbacks, "navy formal shirt, size M")
+    request = make_request(
+        client, participant, django_capture_on_commit_callbacks, "navy formal shirt, size M"
+    )
     judge_all(client, participant, request, label="2")
     client.post(f"/p/{participant.token}/judge/", {"slot": request.slots.first().pk, "label": "na"})
     return participant
 
 
-def test_judgement_csv_has_one_flat_row_per_judgement_with_the_unblinded_system(judged: Participant, admin_client: Client) -> None:
+def test_judgement_csv_has_one_flat_row_per_judgement_with_the_unblinded_system(
+    judged: Participant, admin_client: Client
+) -> None:
     response = admin_client.get(f"/researcher/studies/{judged.study_id}/export/judgements.csv")
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
@@ -40,13 +44,19 @@ def test_judgement_csv_has_one_flat_row_per_judgement_with_the_unblinded_system(
     assert {r["system"] for r in rows} == systems
     for row in rows:
         assert row["request_text"] == "navy formal shirt, size M"
-        assert row["list_label"] in ("A", "B") and row["displayed_position"].isdigit() and row["system_rank"].isdigit()
+        assert (
+            row["list_label"] in ("A", "B")
+            and row["displayed_position"].isdigit()
+            and row["system_rank"].isdigit()
+        )
         assert not any(v.startswith(("{", "[")) for v in row.values())  # flat: no JSON in cells
     cant = [r for r in rows if r["cant_judge"] == "1"]
     assert len(cant) == 1 and cant[0]["label"] == ""
 
 
-def test_pooled_item_returned_by_both_systems_yields_a_row_per_system(participant: Participant, client: Client, admin_client: Client, django_capture_on_commit_callbacks) -> None:
+def test_pooled_item_returned_by_both_systems_yields_a_row_per_system(
+    participant: Participant, client: Client, admin_client: Client, django_capture_on_commit_callbacks
+) -> None:
     Study.objects.filter(pk=participant.study_id).update(presentation_mode=Study.Mode.POOLED)
     request = make_request(client, participant, django_capture_on_commit_callbacks, "casual shoes")
     judge_all(client, participant, request)

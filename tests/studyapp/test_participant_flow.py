@@ -20,7 +20,10 @@ def make_request(client: Client, participant: Participant, capture, text: str = 
 
 def judge_all(client: Client, participant: Participant, request: Request, label: str = "2") -> None:
     for slot in request.slots.all():
-        assert client.post(f"/p/{participant.token}/judge/", {"slot": slot.pk, "label": label}).status_code == 302
+        assert (
+            client.post(f"/p/{participant.token}/judge/", {"slot": slot.pk, "label": label}).status_code
+            == 302
+        )
 
 
 def test_study_link_creates_participant_and_consent_page_is_shown(study: Study, client: Client) -> None:
@@ -51,7 +54,9 @@ def test_onboarding_needs_the_configured_number_of_picks(study: Study, client: C
     assert p.phase == Participant.Phase.ONBOARDING
 
 
-def test_request_produces_two_blinded_lists_of_k_items(participant: Participant, client: Client, django_capture_on_commit_callbacks) -> None:
+def test_request_produces_two_blinded_lists_of_k_items(
+    participant: Participant, client: Client, django_capture_on_commit_callbacks
+) -> None:
     request = make_request(client, participant, django_capture_on_commit_callbacks)
     assert request.status == Request.Status.DONE
     lists = RankedList.objects.filter(request=request)
@@ -64,14 +69,18 @@ def test_request_produces_two_blinded_lists_of_k_items(participant: Participant,
         assert system.name not in page  # blinded: system names never reach the participant
 
 
-def test_history_picks_are_never_recommended_back(participant: Participant, client: Client, django_capture_on_commit_callbacks) -> None:
+def test_history_picks_are_never_recommended_back(
+    participant: Participant, client: Client, django_capture_on_commit_callbacks
+) -> None:
     request = make_request(client, participant, django_capture_on_commit_callbacks)
     picked = set(participant.picks.values_list("item__external_id", flat=True))
     shown = {i for lst in request.ranked_lists.all() for i in lst.item_ids}
     assert picked.isdisjoint(shown)
 
 
-def test_which_system_is_list_a_is_stored_and_counterbalanced(study: Study, client: Client, django_capture_on_commit_callbacks) -> None:
+def test_which_system_is_list_a_is_stored_and_counterbalanced(
+    study: Study, client: Client, django_capture_on_commit_callbacks
+) -> None:
     from tests.studyapp.conftest import advance_to_tasks
 
     sides = []
@@ -83,20 +92,30 @@ def test_which_system_is_list_a_is_stored_and_counterbalanced(study: Study, clie
     assert sides[0] != sides[1]  # consecutive participants get the systems on opposite sides
 
 
-def test_full_flow_reaches_completion_code_and_every_judgement_is_stored(participant: Participant, client: Client, django_capture_on_commit_callbacks) -> None:
+def test_full_flow_reaches_completion_code_and_every_judgement_is_stored(
+    participant: Participant, client: Client, django_capture_on_commit_callbacks
+) -> None:
     study = participant.study
     for n in range(1, study.requests_per_participant + 1):
-        request = make_request(client, participant, django_capture_on_commit_callbacks, f"request {n}: a formal shirt")
+        request = make_request(
+            client, participant, django_capture_on_commit_callbacks, f"request {n}: a formal shirt"
+        )
         judge_all(client, participant, request)
         assert client.post(f"/p/{participant.token}/requests/{n}/next/").status_code == 302
     participant.refresh_from_db()
     assert participant.phase == Participant.Phase.DONE
     page = client.get(f"/p/{participant.token}/").content.decode()
     assert study.completion_code in page
-    assert Judgement.objects.filter(participant=participant).count() == Slot.objects.filter(request__participant=participant).count() == 16
+    assert (
+        Judgement.objects.filter(participant=participant).count()
+        == Slot.objects.filter(request__participant=participant).count()
+        == 16
+    )
 
 
-def test_next_request_refused_until_every_item_is_rated(participant: Participant, client: Client, django_capture_on_commit_callbacks) -> None:
+def test_next_request_refused_until_every_item_is_rated(
+    participant: Participant, client: Client, django_capture_on_commit_callbacks
+) -> None:
     request = make_request(client, participant, django_capture_on_commit_callbacks)
     first = request.slots.first()
     client.post(f"/p/{participant.token}/judge/", {"slot": first.pk, "label": "1"})
@@ -107,7 +126,9 @@ def test_next_request_refused_until_every_item_is_rated(participant: Participant
     assert request.completed_at is None
 
 
-def test_reload_shows_saved_ratings(participant: Participant, client: Client, django_capture_on_commit_callbacks) -> None:
+def test_reload_shows_saved_ratings(
+    participant: Participant, client: Client, django_capture_on_commit_callbacks
+) -> None:
     request = make_request(client, participant, django_capture_on_commit_callbacks)
     slot = request.slots.first()
     client.post(f"/p/{participant.token}/judge/", {"slot": slot.pk, "label": "3"})
@@ -116,7 +137,9 @@ def test_reload_shows_saved_ratings(participant: Participant, client: Client, dj
     assert 'value="3" data-key="3" aria-pressed="true"' in chunk[:2000]
 
 
-def test_same_link_on_another_device_resumes_same_participant(participant: Participant, django_capture_on_commit_callbacks) -> None:
+def test_same_link_on_another_device_resumes_same_participant(
+    participant: Participant, django_capture_on_commit_callbacks
+) -> None:
     other_device = Client()
     response = other_device.get(f"/p/{participant.token}/")
     assert response.status_code == 200
@@ -134,7 +157,11 @@ def test_returning_crowd_id_resumes_instead_of_retaking(study: Study) -> None:
     second = Client().get(f"/s/{study.token}/?PROLIFIC_PID=abc123")
     assert first["Location"] == second["Location"]
     participant = study.participants.get()
-    assert (participant.external_id, participant.external_study_id, participant.external_session_id) == ("abc123", "s1", "x")
+    assert (participant.external_id, participant.external_study_id, participant.external_session_id) == (
+        "abc123",
+        "s1",
+        "x",
+    )
 
 
 def test_declining_consent_ends_the_study(study: Study, client: Client) -> None:
@@ -145,7 +172,9 @@ def test_declining_consent_ends_the_study(study: Study, client: Client) -> None:
     assert b"did not agree" in client.get(f"/p/{p.token}/").content
 
 
-def test_failed_ranking_shows_try_again_and_retry_recovers(participant: Participant, client: Client, django_capture_on_commit_callbacks, monkeypatch) -> None:
+def test_failed_ranking_shows_try_again_and_retry_recovers(
+    participant: Participant, client: Client, django_capture_on_commit_callbacks, monkeypatch
+) -> None:
     from studyapp import ranking_service
 
     def broken(*args, **kwargs):  # type: ignore[no-untyped-def]

@@ -32,7 +32,9 @@ def test_researcher_urls_refuse_anonymous_visitors(study: Study, client: Client,
 
 
 @pytest.mark.parametrize("url", RESEARCHER_URLS)
-def test_researcher_urls_refuse_participants_and_non_staff_users(study: Study, participant: Participant, client: Client, url: str) -> None:
+def test_researcher_urls_refuse_participants_and_non_staff_users(
+    study: Study, participant: Participant, client: Client, url: str
+) -> None:
     user = User.objects.create_user("someone", password="pw-123456789")
     client.force_login(user)
     response = client.get(url.format(pk=study.pk))
@@ -44,14 +46,21 @@ def test_researcher_urls_work_for_staff(study: Study, admin_client: Client, url:
     assert admin_client.get(url.format(pk=study.pk)).status_code == 200
 
 
-def test_participant_page_of_another_participant_needs_their_token(participant: Participant, client: Client, django_capture_on_commit_callbacks) -> None:
+def test_participant_page_of_another_participant_needs_their_token(
+    participant: Participant, client: Client, django_capture_on_commit_callbacks
+) -> None:
     request = make_request(client, participant, django_capture_on_commit_callbacks, "secret request text")
     stranger = Client()
     assert stranger.get(f"/p/{participant.token[:-1]}x/").status_code == 404
     assert stranger.get(f"/p/{participant.token}/requests/{request.number}/status/").status_code in (302, 200)
     # the status endpoint only ever answers for the token's own requests
     other = Participant.objects.create(study=participant.study, number=99)
-    assert stranger.get(f"/p/{other.token}/requests/{request.number}/status/", HTTP_HX_REQUEST="true").status_code == 404
+    assert (
+        stranger.get(
+            f"/p/{other.token}/requests/{request.number}/status/", HTTP_HX_REQUEST="true"
+        ).status_code
+        == 404
+    )
 
 
 def test_tokens_are_unguessable(study: Study, participant: Participant) -> None:

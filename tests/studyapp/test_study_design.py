@@ -14,7 +14,9 @@ from tests.studyapp.test_participant_flow import judge_all, make_request
 pytestmark = pytest.mark.django_db
 
 
-def test_practice_request_comes_first_and_is_not_counted(study: Study, client: Client, django_capture_on_commit_callbacks) -> None:
+def test_practice_request_comes_first_and_is_not_counted(
+    study: Study, client: Client, django_capture_on_commit_callbacks
+) -> None:
     study.practice_request = True
     study.save()
     p = ParticipantFactory(study=study)
@@ -29,7 +31,9 @@ def test_practice_request_comes_first_and_is_not_counted(study: Study, client: C
     assert b"Request 1 of 2" in client.get(f"/p/{p.token}/").content
 
 
-def test_questionnaire_is_required_and_stored(participant: Participant, client: Client, django_capture_on_commit_callbacks) -> None:
+def test_questionnaire_is_required_and_stored(
+    participant: Participant, client: Client, django_capture_on_commit_callbacks
+) -> None:
     study = participant.study
     q1 = QuestionnaireItem.objects.create(study=study, order=1, text="The items matched my requests.")
     q2 = QuestionnaireItem.objects.create(study=study, order=2, text="I liked them.", scale_points=7)
@@ -40,15 +44,24 @@ def test_questionnaire_is_required_and_stored(participant: Participant, client: 
     participant.refresh_from_db()
     assert participant.phase == Participant.Phase.QUESTIONNAIRE
     assert client.post(f"/p/{participant.token}/questionnaire/", {f"q{q1.pk}": "4"}).status_code == 400
-    assert client.post(f"/p/{participant.token}/questionnaire/", {f"q{q1.pk}": "4", f"q{q2.pk}": "9"}).status_code == 400
+    assert (
+        client.post(
+            f"/p/{participant.token}/questionnaire/", {f"q{q1.pk}": "4", f"q{q2.pk}": "9"}
+        ).status_code
+        == 400
+    )
     client.post(f"/p/{participant.token}/questionnaire/", {f"q{q1.pk}": "4", f"q{q2.pk}": "7"})
     participant.refresh_from_db()
     assert participant.phase == Participant.Phase.DONE
     assert dict(QuestionnaireAnswer.objects.values_list("item_id", "value")) == {q1.pk: 4, q2.pk: 7}
 
 
-def test_two_failed_attention_checks_screen_the_participant_out(participant: Participant, client: Client, django_capture_on_commit_callbacks) -> None:
-    Study.objects.filter(pk=participant.study_id).update(attention_checks=True, attention_failures_allowed=1, requests_per_participant=3)
+def test_two_failed_attention_checks_screen_the_participant_out(
+    participant: Participant, client: Client, django_capture_on_commit_callbacks
+) -> None:
+    Study.objects.filter(pk=participant.study_id).update(
+        attention_checks=True, attention_failures_allowed=1, requests_per_participant=3
+    )
     for n in (1, 2):
         request = make_request(client, participant, django_capture_on_commit_callbacks, "white sports shoes")
         judge_all(client, participant, request, label="3")  # the off-topic check item rated "perfect match"
@@ -60,7 +73,9 @@ def test_two_failed_attention_checks_screen_the_participant_out(participant: Par
     assert participant.study.screenout_code in page and participant.study.completion_code not in page
 
 
-def test_passing_attention_checks_keeps_the_participant_in(participant: Participant, client: Client, django_capture_on_commit_callbacks) -> None:
+def test_passing_attention_checks_keeps_the_participant_in(
+    participant: Participant, client: Client, django_capture_on_commit_callbacks
+) -> None:
     Study.objects.filter(pk=participant.study_id).update(attention_checks=True)
     request = make_request(client, participant, django_capture_on_commit_callbacks, "white sports shoes")
     for slot in request.slots.all():
@@ -81,7 +96,9 @@ def test_design_locks_once_a_participant_joined(participant: Participant) -> Non
     study.full_clean()
 
 
-def test_admin_shows_locked_design_read_only_and_can_copy_a_study(participant: Participant, admin_client: Client) -> None:
+def test_admin_shows_locked_design_read_only_and_can_copy_a_study(
+    participant: Participant, admin_client: Client
+) -> None:
     study = participant.study
     page = admin_client.get(f"/admin/studyapp/study/{study.pk}/change/").content.decode()
     assert 'name="k"' not in page and 'name="title"' in page
@@ -98,17 +115,26 @@ def test_admin_pages_load_for_every_model(participant: Participant, admin_client
     assert admin_client.get("/admin/studyapp/study/add/").status_code == 200
 
 
-def test_completion_redirect_carries_the_code(participant: Participant, client: Client, django_capture_on_commit_callbacks) -> None:
-    Study.objects.filter(pk=participant.study_id).update(completion_url="https://app.prolific.com/submissions/complete")
+def test_completion_redirect_carries_the_code(
+    participant: Participant, client: Client, django_capture_on_commit_callbacks
+) -> None:
+    Study.objects.filter(pk=participant.study_id).update(
+        completion_url="https://app.prolific.com/submissions/complete"
+    )
     for n in (1, 2):
         request = make_request(client, participant, django_capture_on_commit_callbacks)
         judge_all(client, participant, request)
         client.post(f"/p/{participant.token}/requests/{n}/next/")
     response = client.get(f"/p/{participant.token}/return/")
-    assert response["Location"] == f"https://app.prolific.com/submissions/complete?cc={participant.study.completion_code}"
+    assert (
+        response["Location"]
+        == f"https://app.prolific.com/submissions/complete?cc={participant.study.completion_code}"
+    )
 
 
-def test_which_list_is_better_is_required_when_asked_and_unblinded_in_storage(participant: Participant, client: Client, django_capture_on_commit_callbacks) -> None:
+def test_which_list_is_better_is_required_when_asked_and_unblinded_in_storage(
+    participant: Participant, client: Client, django_capture_on_commit_callbacks
+) -> None:
     Study.objects.filter(pk=participant.study_id).update(ask_list_preference=True)
     request = make_request(client, participant, django_capture_on_commit_callbacks)
     judge_all(client, participant, request)

@@ -35,7 +35,10 @@ def test_running_the_task_twice_changes_nothing(participant: Participant) -> Non
     rank_request(request.pk)
     before = list(Slot.objects.filter(request=request).values_list("pk", "item_id", "list_label", "position"))
     assert rank_request(request.pk) == "skipped"
-    assert list(Slot.objects.filter(request=request).values_list("pk", "item_id", "list_label", "position")) == before
+    assert (
+        list(Slot.objects.filter(request=request).values_list("pk", "item_id", "list_label", "position"))
+        == before
+    )
     assert RankedList.objects.filter(request=request).count() == 2
 
 
@@ -46,7 +49,8 @@ def test_task_for_a_deleted_request_returns_quietly(db) -> None:
 def test_request_left_running_by_a_crashed_worker_is_reclaimed(participant: Participant, settings) -> None:
     request = new_request(participant)
     Request.objects.filter(pk=request.pk).update(
-        status=Request.Status.RUNNING, started_at=timezone.now() - timedelta(seconds=settings.WHISPERLITE_STALE_RUNNING_SECONDS + 5)
+        status=Request.Status.RUNNING,
+        started_at=timezone.now() - timedelta(seconds=settings.WHISPERLITE_STALE_RUNNING_SECONDS + 5),
     )
     assert rank_request(request.pk) == "done"
 
@@ -103,7 +107,9 @@ def test_attention_check_item_is_injected_and_recorded(participant: Participant)
 
 def test_practice_requests_get_no_attention_check(participant: Participant) -> None:
     Study.objects.filter(pk=participant.study_id).update(attention_checks=True)
-    request = Request.objects.create(participant=participant, number=0, is_practice=True, text="a bag", seed=5)
+    request = Request.objects.create(
+        participant=participant, number=0, is_practice=True, text="a bag", seed=5
+    )
     rank_request(request.pk)
     assert not request.slots.filter(is_attention_check=True).exists()
 
@@ -115,13 +121,20 @@ def test_blinding_is_reproducible_from_the_stored_seed(participant: Participant)
     rank_request(request.pk)
     systems = list(participant.study.systems.order_by("pk"))
     history = list(participant.picks.values_list("item__external_id", flat=True))
-    rankings = ranking_service.rank_all(systems, participant.study.catalog, request.text, history, participant.study.k)
+    rankings = ranking_service.rank_all(
+        systems, participant.study.catalog, request.text, history, participant.study.k
+    )
     replanned = display.plan_slots(request, rankings, None)
-    stored = [(s.list_label, s.position, s.item.external_id, str(s.team_id)) for s in request.slots.select_related("item")]
+    stored = [
+        (s.list_label, s.position, s.item.external_id, str(s.team_id))
+        for s in request.slots.select_related("item")
+    ]
     assert sorted(stored) == sorted((s.list_label, s.position, s.item_id, s.team) for s in replanned)
 
 
-def test_polling_requeues_a_request_whose_message_was_lost(participant: Participant, client, settings, django_capture_on_commit_callbacks) -> None:
+def test_polling_requeues_a_request_whose_message_was_lost(
+    participant: Participant, client, settings, django_capture_on_commit_callbacks
+) -> None:
     request = new_request(participant)
     old = timezone.now() - timedelta(seconds=settings.WHISPERLITE_STALE_RUNNING_SECONDS + 5)
     Request.objects.filter(pk=request.pk).update(enqueued_at=old)
@@ -131,7 +144,9 @@ def test_polling_requeues_a_request_whose_message_was_lost(participant: Particip
     assert request.status == Request.Status.DONE
 
 
-def test_polling_does_not_requeue_a_fresh_request(participant: Participant, client, django_capture_on_commit_callbacks) -> None:
+def test_polling_does_not_requeue_a_fresh_request(
+    participant: Participant, client, django_capture_on_commit_callbacks
+) -> None:
     request = new_request(participant)
     Request.objects.filter(pk=request.pk).update(enqueued_at=timezone.now())
     with django_capture_on_commit_callbacks() as callbacks:

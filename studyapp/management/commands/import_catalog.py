@@ -17,7 +17,9 @@ FORMATS = ("myntra", "amazon_tops", "generic")
 UPDATE_FIELDS = ["title", "text", "attributes", "image_path", "image_url"]
 
 
-def import_catalog(fmt: str, path: str, slug: str, name: str, *, progress: bool = True, stdout=None) -> tuple[Catalog, list]:  # type: ignore[no-untyped-def]
+def import_catalog(
+    fmt: str, path: str, slug: str, name: str, *, progress: bool = True, stdout=None
+) -> tuple[Catalog, list]:  # type: ignore[no-untyped-def]
     """Upsert a catalog's items (keyed by external id) and refresh its version; returns (catalog, row errors)."""
     result = read_catalog(fmt, path)
     data_dir = os.path.abspath(path if os.path.isdir(path) else os.path.dirname(path))
@@ -54,7 +56,10 @@ def import_catalog(fmt: str, path: str, slug: str, name: str, *, progress: bool 
 def _upsert(batch: list[Item]) -> None:
     if batch:
         Item.objects.bulk_create(
-            batch, update_conflicts=True, unique_fields=["catalog", "external_id"], update_fields=UPDATE_FIELDS
+            batch,
+            update_conflicts=True,
+            unique_fields=["catalog", "external_id"],
+            update_fields=UPDATE_FIELDS,
         )
 
 

@@ -32,19 +32,33 @@ class Command(BaseCommand):
     help = "Create (or refresh) the demo catalog, systems, study and a researcher login; print the links."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--sample", action="store_true", help="Use the generated sample catalog even if Myntra data exists.")
-        parser.add_argument("--max-items", type=int, default=0, help="Import at most this many Myntra items (0 = all imaged).")
+        parser.add_argument(
+            "--sample",
+            action="store_true",
+            help="Use the generated sample catalog even if Myntra data exists.",
+        )
+        parser.add_argument(
+            "--max-items", type=int, default=0, help="Import at most this many Myntra items (0 = all imaged)."
+        )
         parser.add_argument("--base-url", default="http://127.0.0.1:8000", help="Used in the printed links.")
-        parser.add_argument("--skip-training", action="store_true", help="Compare zero-shot with the history blend only.")
+        parser.add_argument(
+            "--skip-training", action="store_true", help="Compare zero-shot with the history blend only."
+        )
 
     def handle(self, *args, **options) -> None:  # type: ignore[no-untyped-def]
         catalog = self._catalog(options["sample"], options["max_items"])
         items = ranking_service.catalog_items(catalog)
-        self.stdout.write(f"Embedding {len(items)} items with {settings.WHISPERLITE_ENCODER} (cached after the first run)...")
+        self.stdout.write(
+            f"Embedding {len(items)} items with {settings.WHISPERLITE_ENCODER} (cached after the first run)..."
+        )
         ranking_service.warm_up(catalog)
 
-        zero_shot, _ = RankingSystem.objects.get_or_create(name="Zero-shot search", defaults={"kind": RankingSystem.Kind.ZERO_SHOT})
-        RankingSystem.objects.get_or_create(name="History blend", defaults={"kind": RankingSystem.Kind.HISTORY_BLEND})
+        zero_shot, _ = RankingSystem.objects.get_or_create(
+            name="Zero-shot search", defaults={"kind": RankingSystem.Kind.ZERO_SHOT}
+        )
+        RankingSystem.objects.get_or_create(
+            name="History blend", defaults={"kind": RankingSystem.Kind.HISTORY_BLEND}
+        )
         if options["skip_training"]:
             other = RankingSystem.objects.get(name="History blend")
         else:
@@ -81,7 +95,9 @@ class Command(BaseCommand):
         self.stdout.write(f"  Researcher pages : {base}/researcher/")
         self.stdout.write(f"  Admin            : {base}/admin/")
         if password:
-            self.stdout.write(f"  Researcher login : researcher / {password}   (shown once; change it in the admin)")
+            self.stdout.write(
+                f"  Researcher login : researcher / {password}   (shown once; change it in the admin)"
+            )
         else:
             self.stdout.write("  Researcher login : researcher (password unchanged from the first run)")
 
@@ -93,7 +109,9 @@ class Command(BaseCommand):
             if existing is not None and existing.items.exists():
                 return existing
             self.stdout.write(f"Importing the Myntra catalog from {myntra} ...")
-            catalog, errors = import_catalog("myntra", str(myntra), "myntra", "Myntra fashion (imaged products)")
+            catalog, errors = import_catalog(
+                "myntra", str(myntra), "myntra", "Myntra fashion (imaged products)"
+            )
             if max_items:
                 keep = list(catalog.items.order_by("id").values_list("id", flat=True)[:max_items])
                 catalog.items.exclude(id__in=keep).delete()
@@ -108,7 +126,9 @@ class Command(BaseCommand):
         )
         out = Path(settings.VAR_DIR) / "sample_catalog"
         csv_path = write_sample_catalog(out)
-        catalog, _ = import_catalog("generic", str(csv_path), "sample", "Sample catalog (generated)", progress=False)
+        catalog, _ = import_catalog(
+            "generic", str(csv_path), "sample", "Sample catalog (generated)", progress=False
+        )
         catalog.source = "sample"
         catalog.save(update_fields=["source"])
         return catalog
@@ -124,7 +144,11 @@ class Command(BaseCommand):
             "Training the demo WhisperLite checkpoint on simulated shoppers (first run only, a minute or two)..."
         )  # fmt: skip
         ensure_demo_checkpoint(
-            items, ranking_service.get_encoder(), path, progress=True, cache_dir=settings.WHISPERLITE_CACHE_DIR
+            items,
+            ranking_service.get_encoder(),
+            path,
+            progress=True,
+            cache_dir=settings.WHISPERLITE_CACHE_DIR,
         )
         system, _ = RankingSystem.objects.update_or_create(
             name="WhisperLite (demo checkpoint)",
