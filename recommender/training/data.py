@@ -6,7 +6,9 @@ user's history but are never a prediction target.
 
 Split (leave-last-out in time, per user): each user's last request event is the test case,
 the second-to-last the validation case, the rest training. Users with fewer than three
-events are training-only. Anything *learned* from interactions (model weights, popularity,
+events are training-only. Events that share their timestamp with a user's held-out event
+are dropped from training and from histories (Amazon posts one review under several linked
+ASINs at the same second, which would otherwise leak the answer). Anything *learned* from interactions (model weights, popularity,
 item descriptions built from reviews) uses the training events only; a case's history is
 the user's own items strictly before the case, which is input, not training signal.
 """
@@ -100,7 +102,9 @@ def _history_before(
 ) -> tuple[str, ...]:
     """The user's items before event ``position``: earlier request events + earlier history events."""
     t = own[position].timestamp
-    events = [(x.timestamp, 0, x.item_id) for x in own[:position]]
+    # Strictly earlier only: events tied in time with the case (e.g. one review posted under
+    # several linked ASINs) would otherwise hand the answer's twin to the model.
+    events = [(x.timestamp, 0, x.item_id) for x in own[:position] if x.timestamp < t]
     events += [(h.timestamp, 1, h.item_id) for h in extra if h.timestamp < t]
     events.sort(key=lambda e: (e[0], e[1]))
     seen: set[str] = set()
@@ -142,8 +146,10 @@ def temporal_split(dataset: InteractionDataset, *, max_history: int = 50) -> Spl
                 test.append(example)
             elif n >= 3 and pos == n - 2:
                 val.append(example)
-            else:
+            elif n < 3 or x.timestamp < own[n - 2].timestamp:
                 train.append(example)
+            # else: tied in time with the held-out validation/test event; dropped so that a
+            # duplicate of a held-out event can never be trained on.
     return Split(train=train, val=val, test=test)
 
 

@@ -38,8 +38,8 @@ def ensure_demo_checkpoint(
     seed: int = 0,
     progress: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
-    n_shoppers: int = 600,
-    epochs: int = 6,
+    n_shoppers: int = 800,
+    epochs: int = 12,
 ) -> Path:
     """Return ``path``, training a demo checkpoint there first unless a matching one exists.
 
@@ -61,7 +61,7 @@ def ensure_demo_checkpoint(
     simulation = simulate_shoppers(items, n_shoppers=n_shoppers, n_events=8, seed=seed, name="demo-sim")
     prep = prepare(simulation.dataset, encoder, cache_dir or DEFAULT_CACHE_DIR, progress=progress)
     prep.fingerprint = fingerprint
-    config = WhisperLiteConfig(seed=seed, epochs=epochs, patience=2)
+    config = WhisperLiteConfig(seed=seed, epochs=epochs, patience=3)
     result = train_whisperlite(prep, config, checkpoint_path=path, progress=progress)
     log.info(
         "demo checkpoint %s: val Recall@10 %.3f after %d epochs",

@@ -142,3 +142,18 @@ def test_item_descriptions_use_training_requests_only() -> None:
     described = describe_items_from_training(items, split.train)
     assert described[0].text == "request a 0"
     assert described[1].text == ""  # its only request is the test case
+
+
+def test_events_tied_with_held_out_ones_never_leak() -> None:
+    # One review posted under two linked items at the same second, as in Amazon 5-core.
+    interactions = [
+        Interaction("u", "a", 1.0, "first"),
+        Interaction("u", "b", 2.0, "second"),
+        Interaction("u", "twin-of-c", 3.0, "same review"),
+        Interaction("u", "c", 3.0, "same review"),
+        Interaction("u", "d", 4.0, "last"),
+    ]
+    split = temporal_split(InteractionDataset("ties", [], interactions))
+    assert split.val[0].target_item_id == "c"
+    assert [e.target_item_id for e in split.train] == ["a", "b"]  # the twin is not trained on
+    assert "twin-of-c" not in split.val[0].history_item_ids
