@@ -75,7 +75,9 @@ def encode_items(
     """Embed items with the encoder: (n_items, dim) float32, L2-normalised."""
     vectors = encoder.encode_text([item_text(i) for i in items], normalize=True, progress=progress)
     if encoder.has_image_tower:
-        with_image = [(row, path) for row, item in enumerate(items) if (path := _resolve_image(item, image_root))]
+        with_image = [
+            (row, path) for row, item in enumerate(items) if (path := _resolve_image(item, image_root))
+        ]
         if with_image:
             rows, paths = zip(*with_image, strict=True)
             image_vectors = encoder.encode_images(list(paths), normalize=True, progress=progress)

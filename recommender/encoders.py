@@ -95,7 +95,10 @@ class SentenceTransformerEncoder:
         except Exception as exc:
             raise EncoderUnavailable(f"cannot load sentence-transformers model {path!r}: {exc}") from exc
         # sentence-transformers 5 renamed the method (the old name warns, later goes away).
-        get_dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        get_dim = (
+            getattr(self._model, "get_embedding_dimension", None)
+            or self._model.get_sentence_embedding_dimension
+        )
         self.dim = int(get_dim() or 0)
         self.encoder_id = f"sentence-transformers:{label}"
 
@@ -130,7 +133,9 @@ class OpenClipEncoder:
             import torch
         except ImportError as exc:  # pragma: no cover - dependency is declared
             raise EncoderUnavailable(f"open_clip_torch is not installed: {exc}") from exc
-        if pretrained and (pretrained.endswith((".pt", ".pth", ".bin", ".safetensors")) or os.sep in pretrained):
+        if pretrained and (
+            pretrained.endswith((".pt", ".pth", ".bin", ".safetensors")) or os.sep in pretrained
+        ):
             if not os.path.isfile(pretrained):
                 raise EncoderUnavailable(f"CLIP checkpoint file not found: {pretrained}")
         # open_clip only *warns* when a local-dir / hf-hub model has no weights and then returns

@@ -62,8 +62,12 @@ def top_k(scores: np.ndarray, k: int, blocked_rows: np.ndarray | None = None) ->
     return candidates[order]
 
 
-class _EmbeddingRanker:
-    """Shared plumbing: encode the request, score every item, cut the top k."""
+class EmbeddingRanker:
+    """Base for rankers that score every item from the request vector and the history rows.
+
+    Subclasses implement :meth:`scores`; this class encodes the request, cuts the top k and
+    measures latency, so every system is timed the same way.
+    """
 
     system = ""
 
@@ -94,7 +98,7 @@ class _EmbeddingRanker:
         )
 
 
-class ZeroShotRanker(_EmbeddingRanker):
+class ZeroShotRanker(EmbeddingRanker):
     """Plain text search: cosine similarity of request and item; history is ignored."""
 
     system = ZERO_SHOT
@@ -103,7 +107,7 @@ class ZeroShotRanker(_EmbeddingRanker):
         return self.index.vectors @ request_vector
 
 
-class HistoryBlendRanker(_EmbeddingRanker):
+class HistoryBlendRanker(EmbeddingRanker):
     """Request similarity plus weighted similarity to the centroid of the user's history.
 
     ``score = (1 - w) * cos(request, item) + w * cos(mean(history), item)``; with no history
@@ -125,7 +129,9 @@ class HistoryBlendRanker(_EmbeddingRanker):
             return text_scores
         centroid = self.index.vectors[history_rows].mean(axis=0)
         centroid /= max(float(np.linalg.norm(centroid)), 1e-12)
-        return (1.0 - self.history_weight) * text_scores + self.history_weight * (self.index.vectors @ centroid)
+        return (1.0 - self.history_weight) * text_scores + self.history_weight * (
+            self.index.vectors @ centroid
+        )
 
 
 def build_ranker(

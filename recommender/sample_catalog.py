@@ -22,22 +22,12 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
+from recommender.catalog_io import MYNTRA_ATTRIBUTE_KEYS
+
 IMAGE_SIZE = 224
 _DRAW_HEIGHT = 168  # top part holds the silhouette, the rest the caption
-CSV_COLUMNS = (
-    "id",
-    "title",
-    "text",
-    "image",
-    "gender",
-    "masterCategory",
-    "subCategory",
-    "articleType",
-    "baseColour",
-    "season",
-    "year",
-    "usage",
-)
+# The same attribute keys as the real Myntra catalog, so the shopper simulation runs on both.
+CSV_COLUMNS = ("id", "title", "text", "image", *MYNTRA_ATTRIBUTE_KEYS)
 
 #: Myntra colour names and the RGB used to paint them.
 COLOURS: dict[str, tuple[int, int, int]] = {

@@ -7,8 +7,6 @@ checkpoint without pulling in data loaders or training code.
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -17,10 +15,10 @@ import torch
 from recommender.checkpoint import check_encoder, file_digest, load_checkpoint
 from recommender.embeddings import ItemIndex
 from recommender.encoders import Encoder
-from recommender.ranking import WHISPERLITE, RankedList, top_k
+from recommender.ranking import WHISPERLITE, EmbeddingRanker
 
 
-class WhisperLiteRanker:
+class WhisperLiteRanker(EmbeddingRanker):
     """Ranks the whole catalog for a request and a (possibly empty) history.
 
     Users of the study are never in the training data, so the user-id term is never used
@@ -37,8 +35,7 @@ class WhisperLiteRanker:
             raise ValueError(
                 f"checkpoint expects {checkpoint.config.embed_dim}-d embeddings, index has {index.vectors.shape[1]}"
             )
-        self.index = index
-        self.encoder = encoder
+        super().__init__(index, encoder)
         self.checkpoint = checkpoint
         self.model = checkpoint.build_model()
         path = Path(checkpoint_path)
@@ -58,19 +55,3 @@ class WhisperLiteRanker:
             mask = torch.ones(1, len(rows), dtype=torch.bool)  # (1, H)
             query = self.model.encode_query(request, history, mask, None)  # (1, D)
             return self.model.score(query, self._items)[0].numpy()
-
-    def rank(
-        self, request_text: str, history_item_ids: Sequence[str], k: int, exclude: Sequence[str] = ()
-    ) -> RankedList:
-        """Top ``k`` items; history ids not in the catalog are ignored."""
-        started = time.perf_counter()
-        request_vector = self.encoder.encode_text([request_text], normalize=True)[0]
-        scores = self.scores(request_vector, self.index.rows(history_item_ids))
-        rows = top_k(scores, k, self.index.rows(exclude))
-        return RankedList(
-            item_ids=[self.index.item_ids[r] for r in rows],
-            scores=[float(scores[r]) for r in rows],
-            system=self.system,
-            version=self.version,
-            latency_ms=(time.perf_counter() - started) * 1000.0,
-        )
