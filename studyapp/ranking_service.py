@@ -18,7 +18,7 @@ from django.conf import settings
 
 from recommender.embeddings import ItemIndex, build_item_index
 from recommender.encoders import Encoder, build_encoder
-from recommender.ranking import RankedList, Ranker, build_ranker
+from recommender.ranking import RankedList, Ranker, ZeroShotRanker, build_ranker
 from studyapp.models import Catalog, Item, RankingSystem
 
 log = logging.getLogger(__name__)
@@ -92,8 +92,8 @@ def rank_all(
 def attention_check_item(catalog: Catalog, request_text: str, avoid: set[str], seed: int) -> str:
     """An item that plainly does not match the request: drawn from the 5% least similar items."""
     index = get_index(catalog)
-    request_vector = get_encoder().encode_text([request_text], normalize=True)[0]
-    scores = index.vectors @ request_vector
+    encoder = get_encoder()
+    scores = ZeroShotRanker(index, encoder).similarity(encoder.encode_text([request_text], normalize=True)[0])
     n = max(1, len(scores) // 20)
     candidates = [
         index.item_ids[r] for r in np.argsort(scores)[: n + len(avoid)] if index.item_ids[r] not in avoid
