@@ -8,7 +8,8 @@
   movie form one request event, ratings >= ``min_rating`` are history-only events.
 * Generic format, for any other data: an interactions file (CSV, or JSON lines with
   ``.jsonl``/``.json``; ``.gz`` allowed) with columns ``user_id, item_id, timestamp,
-  request_text`` (timestamp: a number, e.g. Unix seconds), and an optional items file with
+  request_text`` (timestamp: a number, e.g. Unix seconds; a row with empty request text is a
+  history-only event), and an optional items file with
   ``item_id`` plus optional ``title``, ``text`` and any other columns, which become item
   attributes. Without an items file every item id seen becomes an item titled by its id.
 """
@@ -176,6 +177,7 @@ def load_generic(
     """Read the generic interactions format (see the module docstring)."""
     path = _require(interactions_path, "interactions file")
     interactions = []
+    history: list[HistoryEvent] = []
     for n, row in _records(path):
         missing = [c for c in GENERIC_COLUMNS if c not in row or row[c] in (None, "")]
         if missing and any(c != "request_text" for c in missing):
@@ -186,9 +188,11 @@ def load_generic(
             ts = float(row["timestamp"])
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{path}:{n}: timestamp {row['timestamp']!r} is not a number") from exc
-        interactions.append(
-            Interaction(str(row["user_id"]), str(row["item_id"]), ts, str(row.get("request_text") or ""))
-        )
+        text = str(row.get("request_text") or "").strip()
+        if text:
+            interactions.append(Interaction(str(row["user_id"]), str(row["item_id"]), ts, text))
+        else:  # a purchase or click without a request only tells us about the user's taste
+            history.append(HistoryEvent(str(row["user_id"]), str(row["item_id"]), ts))
     items: list[CatalogItem] = []
     if items_path is not None:
         ipath = _require(items_path, "items file")
@@ -209,10 +213,14 @@ def load_generic(
                 )
             )
     known = {i.item_id for i in items}
-    for item_id in sorted({x.item_id for x in interactions} - known):
+    for item_id in sorted(({x.item_id for x in interactions} | {h.item_id for h in history}) - known):
         items.append(CatalogItem(item_id=item_id, title=item_id))
     return InteractionDataset(
-        name=name, items=items, interactions=interactions, description=f"generic: {path.name}"
+        name=name,
+        items=items,
+        interactions=interactions,
+        history_events=history,
+        description=f"generic: {path.name}",
     )
 
 

@@ -106,6 +106,16 @@ def test_generic_csv_and_jsonl(tmp_path: Path) -> None:
         load_generic(tmp_path / "bad.csv")
 
 
+def test_generic_rows_without_request_text_are_history_only(tmp_path: Path) -> None:
+    (tmp_path / "events.csv").write_text(
+        "user_id,item_id,timestamp,request_text\nu1,i9,1,\nu1,i1,2,red dress\nu1,i2,3,  \n"
+    )
+    ds = load_generic(tmp_path / "events.csv")
+    assert [(x.item_id, x.request_text) for x in ds.interactions] == [("i1", "red dress")]
+    assert [(h.item_id, h.timestamp) for h in ds.history_events] == [("i9", 1.0), ("i2", 3.0)]
+    assert {i.item_id for i in ds.items} == {"i1", "i2", "i9"}
+
+
 def _dataset() -> InteractionDataset:
     interactions = [
         Interaction(u, f"{u}-item{t}", float(t), f"request {u} {t}") for u in ("a", "b") for t in range(5)
