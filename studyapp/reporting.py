@@ -23,6 +23,7 @@ def analysis_rows(study: Study) -> Iterator[dict[str, Any]]:
         yield {
             "participant_id": row["participant_id"],
             "request_id": row["request_id"],
+            "judgement_id": row["judgement_id"],
             "system": row["system"],
             "team": row["system"],
             "system_rank": row["system_rank"] or None,

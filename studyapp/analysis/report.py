@@ -2,7 +2,8 @@
 
 Each row is a dict with keys ``participant_id, request_id, system, system_rank,
 displayed_position, item_id, label, is_attention_check, is_practice`` and optionally
-``team`` (interleaving: the contributing system, defaults to ``system``) and ``unit_id``
+``team`` (interleaving: the contributing system, defaults to ``system``), ``judgement_id``
+(to count judgements exactly when an item is shown in two lists) and ``unit_id``
 (agreement unit, defaults to ``item_id``; pass e.g. ``f"{prompt_id}:{item_id}"`` when
 participants answer shared prompts, since relevance depends on the request).
 
@@ -268,7 +269,9 @@ def build_report(
         seed=seed,
         n_participants=len({str(r["participant_id"]) for r in rows}),
         n_requests=len({_unit(r) for r in rows}),
-        n_judgements=len({(_unit(r), str(r["item_id"])) for r in rows}),
+        # A pooled judgement yields one row per credited system, so count distinct judgements;
+        # without ids, fall back to distinct (request, item) pairs.
+        n_judgements=len({r.get("judgement_id") or (_unit(r), str(r["item_id"])) for r in rows}),
         n_cant_judge=len({(_unit(r), str(r["item_id"])) for r in rows if r["label"] is None}),
         n_excluded_practice=len(practice),
         n_excluded_attention=len(checks),

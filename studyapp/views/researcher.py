@@ -46,7 +46,7 @@ def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
     study = get_object_or_404(Study, pk=pk)
     context = {
         "study": study,
-        "progress": study_progress(study),
+        "stats": study_progress(study),
         "link": request.build_absolute_uri(f"/s/{study.token}/"),
         "systems": study.systems.all(),
     }

@@ -99,3 +99,22 @@ def test_study_report_command_prints_per_system_metrics(judged: Participant, cap
     out = capsys.readouterr().out
     for name in judged.study.systems.values_list("name", flat=True):
         assert name in out
+
+
+def test_report_counts_an_item_judged_in_both_lists_twice(judged: Participant) -> None:
+    from studyapp.reporting import build_study_report
+
+    report = build_study_report(judged.study, n_resamples=100)
+    assert report.n_judgements == Judgement.objects.filter(slot__is_attention_check=False).count() == 8
+
+
+def test_report_counts_judgements_by_id_not_by_item() -> None:
+    from studyapp.analysis.metrics import Scale
+    from studyapp.analysis.report import build_report
+
+    shared = {"participant_id": 1, "request_id": 1, "item_id": "x", "system_rank": 1, "displayed_position": 1}
+    rows = [
+        {**shared, "judgement_id": 10, "system": "A", "label": 3},  # the same item in List A ...
+        {**shared, "judgement_id": 11, "system": "B", "label": 1},  # ... and in List B: two judgements
+    ]
+    assert build_report(rows, Scale(0, 3, 2), k=5, mode="side_by_side", n_resamples=50).n_judgements == 2
