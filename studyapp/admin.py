@@ -179,6 +179,12 @@ class RequestAdmin(ReadOnlyAdmin):
     inlines = [RankedListInline]
 
 
+@admin.register(RankedList)
+class RankedListAdmin(ReadOnlyAdmin):
+    list_display = ("request", "system", "version", "latency_ms")
+    list_filter = ("request__participant__study", "system")
+
+
 @admin.register(Slot)
 class SlotAdmin(ReadOnlyAdmin):
     list_display = ("request", "list_label", "position", "item", "team", "is_attention_check")

@@ -110,7 +110,17 @@ def test_admin_shows_locked_design_read_only_and_can_copy_a_study(
 
 
 def test_admin_pages_load_for_every_model(participant: Participant, admin_client: Client) -> None:
-    for model in ("catalog", "item", "rankingsystem", "study", "participant", "request", "slot", "judgement"):
+    for model in (
+        "catalog",
+        "item",
+        "rankingsystem",
+        "study",
+        "participant",
+        "request",
+        "rankedlist",
+        "slot",
+        "judgement",
+    ):
         assert admin_client.get(f"/admin/studyapp/{model}/").status_code == 200, model
     assert admin_client.get("/admin/studyapp/study/add/").status_code == 200
 
