@@ -36,6 +36,31 @@ QUESTIONNAIRE_COLUMNS = [
 ]  # fmt: skip
 
 
+# Free-text cells typed by participants or taken from catalogs. A spreadsheet would run a
+# cell starting with one of FORMULA_PREFIXES as a formula (CSV injection), so such cells get a
+# leading apostrophe, as OWASP recommends; ids, numbers and timestamps never need it.
+FREE_TEXT_COLUMNS = frozenset(
+    {
+        "request_text",
+        "item_title",
+        "question",
+        "external_id",
+        "external_study_id",
+        "external_session_id",
+        "user_agent",
+    }
+)
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _neutralise(row: dict) -> dict:
+    for column in FREE_TEXT_COLUMNS.intersection(row):
+        value = row[column]
+        if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+            row[column] = "'" + value
+    return row
+
+
 class _Echo:
     """A file-like object whose write returns the line, for csv.writer + streaming."""
 
@@ -47,7 +72,7 @@ def _stream(columns: list[str], rows: Iterable[dict]) -> Iterator[str]:
     writer = csv.DictWriter(_Echo(), fieldnames=columns, extrasaction="raise")
     yield writer.writerow(dict(zip(columns, columns, strict=True)))
     for row in rows:
-        yield writer.writerow(row)
+        yield writer.writerow(_neutralise(row))
 
 
 def _iso(value) -> str:  # type: ignore[no-untyped-def]

@@ -118,3 +118,15 @@ def test_report_counts_judgements_by_id_not_by_item() -> None:
         {**shared, "judgement_id": 11, "system": "B", "label": 1},  # ... and in List B: two judgements
     ]
     assert build_report(rows, Scale(0, 3, 2), k=5, mode="side_by_side", n_resamples=50).n_judgements == 2
+
+
+def test_formula_like_request_text_cannot_run_in_a_spreadsheet(
+    participant: Participant, client: Client, admin_client: Client, django_capture_on_commit_callbacks
+) -> None:
+    request = make_request(
+        client, participant, django_capture_on_commit_callbacks, '=HYPERLINK("http://evil.example","x")'
+    )
+    judge_all(client, participant, request)
+    rows = read_csv(admin_client.get(f"/researcher/studies/{participant.study_id}/export/judgements.csv"))
+    assert {r["request_text"] for r in rows} == {'\'=HYPERLINK("http://evil.example","x")'}
+    assert all(r["label"] == "2" for r in rows)  # numeric columns are untouched
