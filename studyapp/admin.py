@@ -48,8 +48,22 @@ class RankingSystemAdmin(admin.ModelAdmin):
 
 
 class QuestionnaireItemInline(admin.TabularInline):
+    """Questions are part of the design: read-only once the study has participants."""
+
     model = QuestionnaireItem
     extra = 1
+
+    def _locked(self, obj: Study | None) -> bool:
+        return obj is not None and obj.is_locked()
+
+    def has_add_permission(self, request: HttpRequest, obj: Study | None = None) -> bool:
+        return not self._locked(obj) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Study | None = None) -> bool:
+        return not self._locked(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Study | None = None) -> bool:
+        return not self._locked(obj) and super().has_delete_permission(request, obj)
 
 
 @admin.register(Study)

@@ -102,6 +102,7 @@ def test_admin_shows_locked_design_read_only_and_can_copy_a_study(
     study = participant.study
     page = admin_client.get(f"/admin/studyapp/study/{study.pk}/change/").content.decode()
     assert 'name="k"' not in page and 'name="title"' in page
+    assert 'name="questionnaire_items-0-text"' not in page  # questions are locked too
     admin_client.post("/admin/studyapp/study/", {"action": "copy_study", "_selected_action": [study.pk]})
     copy = Study.objects.exclude(pk=study.pk).get()
     assert copy.status == Study.Status.DRAFT and copy.token != study.token
