@@ -77,6 +77,7 @@ def save_checkpoint(path: str | os.PathLike[str], checkpoint: Checkpoint) -> Pat
             torch.save(payload, fh)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; let a worker running as another user read it
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

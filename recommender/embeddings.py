@@ -115,6 +115,7 @@ def build_item_index(
         try:
             with os.fdopen(fd, "wb") as fh:
                 np.savez(fh, item_ids=np.array(ids, dtype=str), vectors=vectors)
+            os.chmod(tmp, 0o644)  # mkstemp creates 0600; let a worker running as another user read it
             os.replace(tmp, path)
         finally:
             if os.path.exists(tmp):

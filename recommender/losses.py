@@ -25,12 +25,23 @@ class LossParts:
     contrastive: float
 
 
-def bce_loss(pos_logits: torch.Tensor, neg_logits: torch.Tensor) -> torch.Tensor:
-    """Mean BCE with label 1 for positives (B,) and 0 for sampled negatives (B, K)."""
+def bce_loss(
+    pos_logits: torch.Tensor, neg_logits: torch.Tensor, neg_mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Mean BCE with label 1 for positives (B,) and 0 for sampled negatives (B, K).
+
+    ``neg_mask`` (B, K) bool, False for sampled "negatives" that are really correct (the
+    target itself, or another relevant item): those get zero weight and the mean is taken
+    over the remaining terms only. Without a mask this is the plain mean over all 1+K terms.
+    """
     logits = torch.cat([pos_logits.unsqueeze(-1), neg_logits], dim=-1)  # (B, 1+K)
     labels = torch.zeros_like(logits)
     labels[:, 0] = 1.0
-    return F.binary_cross_entropy_with_logits(logits, labels)
+    if neg_mask is None:
+        return F.binary_cross_entropy_with_logits(logits, labels)
+    weight = torch.cat([torch.ones_like(pos_logits).unsqueeze(-1), neg_mask.to(logits.dtype)], dim=-1)
+    per_term = F.binary_cross_entropy_with_logits(logits, labels, reduction="none")  # (B, 1+K)
+    return (per_term * weight).sum() / weight.sum()
 
 
 def info_nce_loss(
@@ -57,12 +68,14 @@ def composite_loss(
     positives: torch.Tensor,
     negatives: torch.Tensor,
     positive_ids: torch.Tensor | None = None,
+    neg_mask: torch.Tensor | None = None,
 ) -> LossParts:
     """``bce_weight * BCE + contrastive_weight * InfoNCE`` with the config's ablation switch.
 
     query (B, D), positives (B, D), negatives (B, K, D): all L2-normalised item-space vectors.
     ``loss="bce"`` or ``"contrastive"`` drops the other term entirely (not just weight 0), so
-    the ablation does not even compute it.
+    the ablation does not even compute it. ``neg_mask`` (B, K) bool marks the sampled
+    negatives that count (see :func:`bce_loss`).
     """
     t = config.temperature
     total = query.new_zeros(())
@@ -70,7 +83,7 @@ def composite_loss(
     if config.loss in ("composite", "bce"):
         pos_logits = (query * positives).sum(-1) / t  # (B,)
         neg_logits = torch.einsum("bd,bkd->bk", query, negatives) / t  # (B, K)
-        bce = bce_loss(pos_logits, neg_logits)
+        bce = bce_loss(pos_logits, neg_logits, neg_mask)
         weight = config.bce_weight if config.loss == "composite" else 1.0
         total = total + weight * bce
         bce_value = float(bce.detach())

@@ -54,11 +54,20 @@ def user_metrics(
     return out
 
 
-def aggregate(per_user: Iterable[Mapping[str, float]]) -> dict[str, float]:
-    """Mean of each metric over users (macro average); ``n_users`` is how many were averaged."""
+DEFAULT_KEYS = ("recall@10", "recall@50", "ndcg@10", "mrr")  # what user_metrics returns by default
+
+
+def aggregate(
+    per_user: Iterable[Mapping[str, float]], keys: Sequence[str] = DEFAULT_KEYS
+) -> dict[str, float]:
+    """Mean of each metric over users (macro average); ``n_users`` is how many were averaged.
+
+    With no users every metric in ``keys`` is NaN (not missing), so ``result["recall@10"]``
+    never raises and callers can test ``math.isnan``.
+    """
     rows = list(per_user)
     if not rows:
-        return {"n_users": 0.0}
+        return {**{key: float("nan") for key in keys}, "n_users": 0.0}
     keys = rows[0].keys()
     out = {key: float(np.mean([row[key] for row in rows])) for key in keys}
     out["n_users"] = float(len(rows))

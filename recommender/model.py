@@ -47,6 +47,9 @@ class WhisperLiteConfig:
     patience: int = 3  # early stopping: epochs without validation Recall@10 improvement
     seed: int = 0  # seeds torch and numpy for init, shuffling and negative sampling
     n_users: int = 0  # user-id embeddings for users seen in training; 0 disables the id term
+    # Training only, with n_users > 0: share of examples per batch shown as the unknown user
+    # (index 0), so the path used for new users and by the app's ranker is trained too.
+    user_dropout: float = 0.3
     max_history: int = 20  # most recent history items fed to the attention pooling
     mask_request: bool = False  # personalization-only variant: the request is never seen
 
@@ -154,7 +157,9 @@ class WhisperLite(nn.Module):
         else:
             has_history = r.new_zeros(r.shape[0], 1)
         if self.user_embedding is not None and user_index is not None:
-            idx = user_index.clamp(0, self.config.n_users)  # (B,)
+            # Out-of-range ids are unknown users (0), not the last known user as a clamp would make them.
+            in_range = (user_index >= 0) & (user_index <= self.config.n_users)
+            idx = torch.where(in_range, user_index, torch.zeros_like(user_index))  # (B,)
             # Explicitly zero for unknown users (0), even if row 0 was ever modified.
             user = self.user_embedding(idx) * (idx > 0).unsqueeze(-1).to(r.dtype)  # (B, D)
         else:

@@ -46,6 +46,12 @@ class ItemAdmin(admin.ModelAdmin):
 class RankingSystemAdmin(admin.ModelAdmin):
     list_display = ("name", "kind", "checkpoint_path", "history_weight")
 
+    def get_readonly_fields(self, request: HttpRequest, obj: RankingSystem | None = None) -> tuple[str, ...]:
+        # A system used by a study with participants is part of that study's locked design.
+        if obj is not None and any(study.is_locked() for study in obj.studies.all()):
+            return ("kind", "checkpoint_path", "history_weight")
+        return ()
+
 
 class QuestionnaireItemInline(admin.TabularInline):
     """Questions are part of the design: read-only once the study has participants."""

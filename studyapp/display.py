@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 from recommender.ranking import RankedList
 from studyapp import presentation
@@ -28,7 +29,7 @@ def plan_slots(
         shown = [lst.slots for lst in presentation.side_by_side(by_key, request.seed, k=study.k, order=order)]
         if check_item is not None:
             target = random.Random(f"{request.seed}:check-list").randrange(len(shown))
-            shown[target], _ = presentation.insert_attention_check(shown[target], check_item, request.seed)
+            shown[target] = _swap_in_check(shown[target], check_item, request.seed)
         return [slot for slots in shown for slot in slots]
     if mode == Study.Mode.INTERLEAVED:
         slots = presentation.team_draft_interleave(by_key, study.k, request.seed)
@@ -37,6 +38,18 @@ def plan_slots(
     if check_item is not None:
         slots, _ = presentation.insert_attention_check(slots, check_item, request.seed)
     return slots
+
+
+def _swap_in_check(slots: list[presentation.Slot], check_item: str, seed: int) -> list[presentation.Slot]:
+    """Insert the check and drop the list's last real item, keeping all lists k long.
+
+    A list one item longer than the others would tell participants where the check is.
+    """
+    with_check, _ = presentation.insert_attention_check(slots, check_item, seed)
+    if len(with_check) > len(slots):
+        last_real = max(i for i, slot in enumerate(with_check) if not slot.is_attention_check)
+        del with_check[last_real]
+    return [replace(slot, position=i) for i, slot in enumerate(with_check, start=1)]
 
 
 def save_slots(request: Request, planned: list[presentation.Slot]) -> None:

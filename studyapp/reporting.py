@@ -9,17 +9,23 @@ from studyapp import exports
 from studyapp.analysis.metrics import Scale
 from studyapp.analysis.plots import metric_bars_svg, position_bias_svg
 from studyapp.analysis.report import StudyReport, build_report, report_to_dict, report_to_text
-from studyapp.models import Study
+from studyapp.models import Participant, Study
 
 
 def analysis_rows(study: Study) -> Iterator[dict[str, Any]]:
     """Judgement rows in the analysis package's format.
+
+    Only what the study accepted is analysed: requests the participant finished ("next"
+    after rating every item) of participants who were not screened out. Partly rated lists of
+    drop-outs and the answers of screened-out participants stay in the CSV export.
 
     Agreement units are (request text, item): relevance depends on the request, so two
     participants' labels of one item only count as overlap when they judged it for the same
     (normalised) request, as in studies with researcher-set prompts.
     """
     for row in exports.judgement_rows(study):
+        if not row["request_completed_at"] or row["participant_phase"] == Participant.Phase.SCREENED_OUT:
+            continue
         yield {
             "participant_id": row["participant_id"],
             "request_id": row["request_id"],

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import F, Max
 from django.utils import timezone
 
 from studyapp.models import (
@@ -43,42 +43,62 @@ class StudyError(Exception):
 # --- Joining -----------------------------------------------------------------------------
 
 
-def do_join_study(study: Study, external: Mapping[str, str], user_agent: str = "") -> Participant:
-    """Create the participant for a study link, or return the existing one for a returning external id.
+def do_join_study(
+    study: Study, external: Mapping[str, str], user_agent: str = "", remembered_token: str | None = None
+) -> Participant:
+    """Create the participant for a study link, or resume a returning one.
 
+    A returning crowd id resumes only with proof that it is the same person: the same
+    platform session id (Prolific's SESSION_ID is per submission) or this browser's remembered
+    token. Anyone else presenting a known id is refused without learning the personal link;
+    the id alone is often guessable (lab ids) or semi-public (worker ids).
     Takes a row lock on the study so arrival numbers (which drive counterbalancing) are dense.
     """
+    external_id = (external.get("external_id") or "").strip()[:100]
+    session_id = (external.get("external_session_id") or "").strip()[:100]
+    existing = (
+        Participant.objects.filter(study=study, external_id=external_id).first() if external_id else None
+    )
+    if existing is not None:
+        if existing.token == remembered_token or (session_id and session_id == existing.external_session_id):
+            return existing
+        raise StudyError(
+            "You have already started this study. Please continue with the personal link you were given, "
+            "or open the study again from the platform you came from.",
+            status=409,
+        )
     if study.status != Study.Status.OPEN:
         raise StudyError("This study is not open for participants.", status=403)
-    external_id = (external.get("external_id") or "").strip()[:100]
     with transaction.atomic():
         Study.objects.select_for_update().get(pk=study.pk)
-        if external_id:
-            existing = Participant.objects.filter(study=study, external_id=external_id).first()
-            if existing is not None:
-                return existing
         last = Participant.objects.filter(study=study).aggregate(n=Max("number"))["n"] or 0
         return Participant.objects.create(
             study=study,
             number=last + 1,
             external_id=external_id,
             external_study_id=(external.get("external_study_id") or "")[:100],
-            external_session_id=(external.get("external_session_id") or "")[:100],
+            external_session_id=session_id,
             user_agent=user_agent[:300],
         )
 
 
 def do_consent(participant: Participant, agreed: bool) -> None:
-    """Record consent (moves on to onboarding) or its refusal (ends the session, stores nothing else)."""
-    if participant.phase != Phase.CONSENT:
-        return  # a resubmitted consent form after moving on changes nothing
+    """Record consent (moves on to onboarding) or its refusal.
+
+    A refusal ends the session and erases what joining stored (platform ids, browser), so
+    the decline page's "nothing about you was stored" is true. Conditional on the phase, so
+    a resubmitted or raced consent form changes nothing.
+    """
+    now = timezone.now()
+    pending = Participant.objects.filter(pk=participant.pk, phase=Phase.CONSENT)
     if agreed:
-        participant.consented_at = timezone.now()
-        participant.phase = Phase.ONBOARDING
+        pending.update(consented_at=now, phase=Phase.ONBOARDING)
     else:
-        participant.phase = Phase.DECLINED
-        participant.finished_at = timezone.now()
-    participant.save(update_fields=["consented_at", "phase", "finished_at"])
+        pending.update(
+            phase=Phase.DECLINED, finished_at=now, external_id="", external_study_id="",
+            external_session_id="", user_agent="",
+        )  # fmt: skip
+    participant.refresh_from_db()
 
 
 # --- Onboarding --------------------------------------------------------------------------
@@ -119,15 +139,14 @@ def do_finish_onboarding(participant: Participant) -> None:
     have = participant.picks.count()
     if have < needed:
         raise StudyError(f"Please pick at least {needed} items you like ({have} picked so far).")
-    participant.phase = Phase.INSTRUCTIONS
-    participant.save(update_fields=["phase"])
+    Participant.objects.filter(pk=participant.pk, phase=Phase.ONBOARDING).update(phase=Phase.INSTRUCTIONS)
+    participant.refresh_from_db()
 
 
 def do_finish_instructions(participant: Participant) -> None:
-    if participant.phase != Phase.INSTRUCTIONS:
-        return
-    participant.phase = Phase.PRACTICE if participant.study.practice_request else Phase.TASKS
-    participant.save(update_fields=["phase"])
+    next_phase = Phase.PRACTICE if participant.study.practice_request else Phase.TASKS
+    Participant.objects.filter(pk=participant.pk, phase=Phase.INSTRUCTIONS).update(phase=next_phase)
+    participant.refresh_from_db()
 
 
 # --- Requests ----------------------------------------------------------------------------
@@ -162,15 +181,21 @@ def do_create_request(participant: Participant, text: str) -> Request:
     """
     from studyapp.tasks import enqueue_ranking
 
-    number = current_request_number(participant)
-    if number is None:
-        raise StudyError("You cannot make a request at this point of the study.", status=409)
     cleaned = check_request_text(text)
-    existing = participant.requests.filter(number=number).first()
-    if existing is not None:
-        return existing
     try:
         with transaction.atomic():
+            # Locked so a request cannot be created while "next" moves the participant on.
+            participant = (
+                Participant.objects.select_for_update(of=("self",))
+                .select_related("study")
+                .get(pk=participant.pk)
+            )
+            number = current_request_number(participant)
+            if number is None or number > participant.study.requests_per_participant:
+                raise StudyError("You cannot make a request at this point of the study.", status=409)
+            existing = participant.requests.filter(number=number).first()
+            if existing is not None:
+                return existing
             request = Request.objects.create(
                 participant=participant,
                 number=number,
@@ -179,8 +204,8 @@ def do_create_request(participant: Participant, text: str) -> Request:
                 seed=random.SystemRandom().randrange(2**31),
             )
             enqueue_ranking(request.pk)
-    except IntegrityError:
-        return participant.requests.get(number=number)
+    except IntegrityError:  # a concurrent double submit created it first
+        return participant.requests.get(number=current_request_number(participant))
     return request
 
 
@@ -189,8 +214,9 @@ def do_retry_request(request: Request) -> None:
     from studyapp.tasks import enqueue_ranking
 
     with transaction.atomic():
+        # A participant's retry is a fresh start, so it resets the automatic-attempts budget.
         updated = Request.objects.filter(pk=request.pk, status=Request.Status.FAILED).update(
-            status=Request.Status.PENDING, error=""
+            status=Request.Status.PENDING, error="", attempts=0
         )
         if updated:
             enqueue_ranking(request.pk)
@@ -228,10 +254,13 @@ def do_record_judgement(participant: Participant, slot_id: int, raw_label: str |
     )
     if slot is None:
         raise StudyError("That item is not in your recommendations.", status=404)
-    if slot.request.completed_at is not None:
-        raise StudyError("This request is finished; its ratings can no longer change.", status=409)
     now = timezone.now()
     with transaction.atomic():
+        # The request lock serialises judging with "next" (which scores the attention check)
+        # and with other first-time judgements of the request (response times).
+        request = Request.objects.select_for_update().get(pk=slot.request_id)
+        if request.completed_at is not None:
+            raise StudyError("This request is finished; its ratings can no longer change.", status=409)
         judgement = Judgement.objects.select_for_update().filter(slot=slot).first()
         if judgement is not None:
             if judgement.label != label:
@@ -260,7 +289,9 @@ def do_record_judgement(participant: Participant, slot_id: int, raw_label: str |
                 )
         except IntegrityError:
             # The other submit of a double click won the insert: apply this value on top.
-            Judgement.objects.filter(slot=slot).update(label=label, updated_at=now)
+            Judgement.objects.filter(slot=slot).exclude(label=label).update(
+                label=label, updated_at=now, changes=F("changes") + 1
+            )
             return Judgement.objects.get(slot=slot)
 
 
@@ -268,6 +299,11 @@ def do_record_preference(participant: Participant, request: Request, list_label:
     """Store which list the participant prefers ('' = no preference), unblinding it for analysis."""
     if request.participant_id != participant.pk or request.status != Request.Status.DONE:
         raise StudyError("That request is not yours or not ready.", status=404)
+    study = participant.study
+    if not (study.ask_list_preference and study.presentation_mode == Study.Mode.SIDE_BY_SIDE):
+        raise StudyError("This study does not ask which list is better.", status=400)
+    if request.completed_at is not None:
+        raise StudyError("This request is finished; your answer can no longer change.", status=409)
     labels = set(request.slots.values_list("list_label", flat=True))
     if list_label and list_label not in labels:
         raise StudyError("There is no such list.")

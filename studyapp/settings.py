@@ -153,8 +153,13 @@ WHISPERLITE_CACHE_DIR = env.str("WHISPERLITE_CACHE_DIR", default=str(VAR_DIR / "
 WHISPERLITE_CHECKPOINT_DIR = env.str("WHISPERLITE_CHECKPOINT_DIR", default=str(VAR_DIR / "checkpoints"))
 # Catalog images are served from here by the image view (only files inside a catalog's folder).
 WHISPERLITE_MAX_REQUEST_CHARS = env.int("WHISPERLITE_MAX_REQUEST_CHARS", default=300)
-# A request stuck in "running" longer than this (worker crash) may be claimed again.
-WHISPERLITE_STALE_RUNNING_SECONDS = env.int("WHISPERLITE_STALE_RUNNING_SECONDS", default=300)
+# A request stuck in "running" longer than this (worker crash) may be claimed again. It must
+# exceed the task's hard time limit, so a slow but live worker is never raced by a second one.
+WHISPERLITE_STALE_RUNNING_SECONDS = env.int(
+    "WHISPERLITE_STALE_RUNNING_SECONDS", default=CELERY_TASK_TIME_LIMIT + 60
+)
+if WHISPERLITE_STALE_RUNNING_SECONDS <= CELERY_TASK_TIME_LIMIT:
+    raise ImproperlyConfigured("WHISPERLITE_STALE_RUNNING_SECONDS must exceed the Celery hard time limit.")
 
 # --- REST API ---------------------------------------------------------------------------
 REST_FRAMEWORK = {

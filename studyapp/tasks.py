@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from celery import shared_task
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from studyapp import display, ranking_service
-from studyapp.models import RankedList, Request
+from studyapp.models import Judgement, RankedList, Request
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +42,29 @@ def requeue_if_stuck(request: Request) -> bool:
     return True
 
 
-def _claim(request_pk: int) -> bool:
-    """Atomically move a request to RUNNING. Also reclaims one whose worker died mid-task."""
-    stale = timezone.now() - timedelta(seconds=settings.WHISPERLITE_STALE_RUNNING_SECONDS)
+MAX_ATTEMPTS = 5  # automatic (re)deliveries before a request is failed for good
+
+
+def _claim(request_pk: int) -> datetime | None:
+    """Atomically move a request to RUNNING; returns this claim's start time, or None.
+
+    Also reclaims a request whose worker died mid-task (RUNNING for longer than the stale
+    period, which is longer than the task's hard time limit, so its worker is surely gone).
+    The start time identifies the claim: only its holder may later mark the request failed.
+    """
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.WHISPERLITE_STALE_RUNNING_SECONDS)
     claimable = Q(status=Request.Status.PENDING) | Q(status=Request.Status.RUNNING, started_at__lt=stale)
-    return bool(
-        Request.objects.filter(claimable, pk=request_pk).update(
-            status=Request.Status.RUNNING, started_at=timezone.now()
-        )
+    claimed = Request.objects.filter(claimable, pk=request_pk).update(
+        status=Request.Status.RUNNING, started_at=now, attempts=F("attempts") + 1
+    )
+    return now if claimed else None
+
+
+def _fail(request_pk: int, claimed_at: datetime, reason: str) -> None:
+    """Mark the request failed, but only if this claim still holds it (never a finished one)."""
+    Request.objects.filter(pk=request_pk, status=Request.Status.RUNNING, started_at=claimed_at).update(
+        status=Request.Status.FAILED, error=reason[:1000]
     )
 
 
@@ -58,11 +73,14 @@ def _claim(request_pk: int) -> bool:
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def rank_request(request_pk: int) -> str:
     """Run every system of the study on the request and store the lists and displayed slots."""
-    if not _claim(request_pk):
+    claimed_at = _claim(request_pk)
+    if claimed_at is None:
         return "skipped"  # gone, already done, failed, or being ranked by a live worker
     request = Request.objects.select_related("participant__study__catalog").get(pk=request_pk)
     study = request.participant.study
-    Request.objects.filter(pk=request_pk).update(attempts=request.attempts + 1)
+    if request.attempts > MAX_ATTEMPTS:
+        _fail(request_pk, claimed_at, f"gave up after {MAX_ATTEMPTS} attempts (workers kept dying on it)")
+        return "failed"
     try:
         systems = list(study.systems.order_by("pk"))
         if len(systems) < 2:
@@ -78,7 +96,12 @@ def rank_request(request_pk: int) -> str:
         planned = display.plan_slots(request, rankings, check_item)
         with transaction.atomic():
             locked = Request.objects.select_for_update().get(pk=request_pk)
-            if locked.status != Request.Status.RUNNING:
+            if locked.status != Request.Status.RUNNING or locked.started_at != claimed_at:
+                return "skipped"  # another claim took over (or finished) meanwhile
+            if Judgement.objects.filter(slot__request=locked).exists():
+                # Never re-plan what a participant has started rating: keep their judgements.
+                locked.status, locked.error = Request.Status.DONE, ""
+                locked.save(update_fields=["status", "error"])
                 return "skipped"
             locked.ranked_lists.all().delete()
             locked.slots.all().delete()
@@ -101,6 +124,5 @@ def rank_request(request_pk: int) -> str:
         return "done"
     except Exception as exc:
         log.exception("ranking request %s failed", request_pk)
-        reason = f"{type(exc).__name__}: {exc}"[:1000]
-        Request.objects.filter(pk=request_pk).update(status=Request.Status.FAILED, error=reason)
+        _fail(request_pk, claimed_at, f"{type(exc).__name__}: {exc}")
         return "failed"

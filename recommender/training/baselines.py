@@ -17,6 +17,7 @@ evaluator excludes each user's history and ranks the rest. Systems:
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -116,7 +117,10 @@ def tune_history_blend(
 
     val = prep.split.val
     curve = {w: rank_metrics(history_blend_scorer(prep, w)(val), prep, val)["recall@10"] for w in weights}
-    best = max(curve, key=lambda w: (curve[w], -w))
+    scored = {w: r for w, r in curve.items() if not math.isnan(r)}
+    if not scored:  # no usable validation case (NaN everywhere): fall back to zero-shot order
+        return 0.0, curve
+    best = max(scored, key=lambda w: (scored[w], -w))
     return best, curve
 
 

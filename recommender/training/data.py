@@ -101,6 +101,8 @@ def _history_before(
     own: list[Interaction], position: int, extra: list[HistoryEvent], target: str, max_history: int
 ) -> tuple[str, ...]:
     """The user's items before event ``position``: earlier request events + earlier history events."""
+    if max_history <= 0:  # 0 means "no history", not "no limit" (the loop below keeps one)
+        return ()
     t = own[position].timestamp
     # Strictly earlier only: events tied in time with the case (e.g. one review posted under
     # several linked ASINs) would otherwise hand the answer's twin to the model.
@@ -166,8 +168,11 @@ def describe_items_from_training(
     """
     texts: dict[str, list[str]] = defaultdict(list)
     for e in train:
-        if len(texts[e.target_item_id]) < max_requests:
-            texts[e.target_item_id].append(e.request_text)
+        # Every item the request was relevant to (all linked ASINs of a merged Amazon review),
+        # not only the target, so no linked ASIN is left without a description.
+        for item_id in [e.target_item_id, *sorted(e.relevant_item_ids - {e.target_item_id})]:
+            if len(texts[item_id]) < max_requests:
+                texts[item_id].append(e.request_text)
     out = []
     for item in items:
         if item.text or item.attributes or not texts.get(item.item_id):

@@ -30,13 +30,21 @@ from recommender.training.train import Prepared, prepare, whisperlite_scores
 METRICS = ("recall@10", "recall@50", "ndcg@10", "mrr")
 
 
-def rank_metrics(scores: np.ndarray, prep: Prepared, examples: Sequence[Example]) -> dict[str, float]:
+def rank_metrics(
+    scores: np.ndarray, prep: Prepared, examples: Sequence[Example], *, seed: int = 0
+) -> dict[str, float]:
     """Aggregate metrics of a ``(len(examples), n_items)`` score matrix; history items excluded.
 
-    Cases whose relevant set is empty once history is removed are skipped (nothing to find).
+    Cases whose relevant set is empty once history is removed are skipped (nothing to find);
+    if all are skipped every metric is NaN (``n_users`` 0). Tied scores are ordered by a
+    random permutation per case drawn from ``seed`` (deterministic for a given seed): a
+    stable sort would order ties by catalog position, which systematically favours or buries
+    items (empty-history centroids, BM25 with no overlap and a zero query all tie everywhere).
     """
+    rng = np.random.default_rng(seed)
     per_user = []
     for row, e in zip(scores, examples, strict=True):
+        tiebreak = rng.random(len(row))  # drawn for every case, so case i's draw never depends on skips
         history = set(prep.index.rows(e.history_item_ids).tolist())
         relevant = set(prep.index.rows(sorted(e.relevant_item_ids)).tolist()) - history
         if not relevant:
@@ -44,9 +52,9 @@ def rank_metrics(scores: np.ndarray, prep: Prepared, examples: Sequence[Example]
         s = row.astype(np.float64, copy=True)
         if history:
             s[list(history)] = -np.inf
-        order = np.argsort(-s, kind="stable")[: len(s) - len(history)]
+        order = np.lexsort((tiebreak, -s))[: len(s) - len(history)]  # by score, then random key
         per_user.append(user_metrics(order.tolist(), relevant))
-    return aggregate(per_user)
+    return aggregate(per_user, keys=METRICS)
 
 
 @dataclass
@@ -145,7 +153,7 @@ def run_benchmark(
             scorers[name] = partial(whisperlite_scores, model, prep, use_user_ids=False)
         for name, scorer in scorers.items():
             started = time.perf_counter()
-            metrics = rank_metrics(_chunked(scorer, prep.split.test), prep, prep.split.test)
+            metrics = rank_metrics(_chunked(scorer, prep.split.test), prep, prep.split.test, seed=seed)
             metrics["eval_seconds"] = time.perf_counter() - started
             result.metrics.setdefault(name, []).append(metrics)
             result.info.setdefault(name, []).append(info.get(name, {}))

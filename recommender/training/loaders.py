@@ -98,7 +98,8 @@ def load_amazon_reviews(
         body = str(r.get("reviewText") or "").strip()
         request = ". ".join(p for p in (summary, body) if p)[:max_request_chars]
         interactions.append(Interaction(str(user), str(asin), float(ts), request))
-    asins = sorted({x.item_id for x in interactions})
+    interactions = _merge_linked_asins(interactions)
+    asins = sorted({a for x in interactions for a in x.relevant_item_ids})
     items = [CatalogItem(item_id=a, title=f"Amazon product {a}") for a in asins]
     return InteractionDataset(
         name=name or path.name.split(".")[0],
@@ -106,6 +107,26 @@ def load_amazon_reviews(
         interactions=interactions,
         description=f"Amazon Review Data 2018: {path.name}",
     )
+
+
+def _merge_linked_asins(interactions: list[Interaction]) -> list[Interaction]:
+    """One event per (reviewer, time, review text), relevant to every ASIN it was posted under.
+
+    Amazon shows one review under all linked ASINs (variants of one product), so the file
+    repeats it once per ASIN. Kept apart, the copies become consecutive events of the user:
+    the last copy was the test case and the previous copy (same text) the validation case,
+    making validation a near-duplicate of test. Merged, the review is one interaction; its
+    target is the first ASIN in file order and ``relevant_item_ids`` holds all of them.
+    """
+    groups: dict[tuple[str, float, str], list[str]] = {}
+    for x in interactions:
+        asins = groups.setdefault((x.user_id, x.timestamp, x.request_text), [])
+        if x.item_id not in asins:
+            asins.append(x.item_id)
+    return [
+        Interaction(user, asins[0], ts, text, relevant_item_ids=tuple(asins))
+        for (user, ts, text), asins in groups.items()
+    ]
 
 
 # --------------------------------------------------------------------------- MovieLens

@@ -13,6 +13,7 @@ import copy
 import dataclasses
 import hashlib
 import logging
+import math
 import os
 import random
 import tempfile
@@ -62,6 +63,7 @@ def encode_texts_cached(
         try:
             with os.fdopen(fd, "wb") as fh:
                 np.savez(fh, vectors=vectors)
+            os.chmod(tmp, 0o644)  # mkstemp makes it 0600; a worker running as another user reads it
             os.replace(tmp, path)
         finally:
             if os.path.exists(tmp):
@@ -97,7 +99,10 @@ class Prepared:
 
     def history_rows(self, examples: Sequence[Example], max_history: int) -> tuple[np.ndarray, np.ndarray]:
         """(B, H) row numbers (0-padded) and (B, H) bool mask of the most recent history items."""
-        rows = [self.index.rows(e.history_item_ids)[-max_history:] for e in examples]
+        # Guard 0: ``[-0:]`` is the whole array, but max_history=0 means "no history".
+        rows = [
+            self.index.rows(e.history_item_ids)[-max_history:] if max_history > 0 else [] for e in examples
+        ]
         h = max((len(r) for r in rows), default=0)
         out = np.zeros((len(examples), h), dtype=np.int64)
         mask = np.zeros((len(examples), h), dtype=bool)
@@ -167,11 +172,34 @@ def whisperlite_scores(
     return out
 
 
-def recall_at_10(scores: np.ndarray, prep: Prepared, examples: Sequence[Example]) -> float:
-    """Mean Recall@10 with each user's history excluded from the ranking (validation metric)."""
+def recall_at_10(scores: np.ndarray, prep: Prepared, examples: Sequence[Example], seed: int = 0) -> float:
+    """Mean Recall@10 with each user's history excluded from the ranking (validation metric).
+
+    NaN when no case is usable (empty ``examples`` or every case skipped).
+    """
     from recommender.training.evaluate import rank_metrics
 
-    return rank_metrics(scores, prep, examples)["recall@10"]
+    return rank_metrics(scores, prep, examples, seed=seed)["recall@10"]
+
+
+def relevant_rows(prep: Prepared, examples: Sequence[Example]) -> torch.Tensor:
+    """(B, R) catalog rows of each example's target and relevant items, padded with -1."""
+    rows = [
+        [int(r) for r in prep.index.rows([e.target_item_id, *sorted(e.relevant_item_ids)])] for e in examples
+    ]
+    width = max((len(r) for r in rows), default=1)
+    out = torch.full((len(rows), width), -1, dtype=torch.int64)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = torch.tensor(r, dtype=torch.int64)
+    return out
+
+
+def negative_mask(neg_rows: torch.Tensor, relevant: torch.Tensor) -> torch.Tensor:
+    """(B, K) bool, False where a sampled negative row is the target or another relevant item.
+
+    neg_rows (B, K) sampled catalog rows; relevant (B, R) rows padded with -1 (never a row).
+    """
+    return ~(neg_rows.unsqueeze(-1) == relevant.unsqueeze(1)).any(dim=-1)
 
 
 def _save(
@@ -236,16 +264,35 @@ def train_whisperlite(
     )  # (n, H)
     targets = torch.from_numpy(prep.index.rows([e.target_item_id for e in train]))  # (n,)
     users = torch.from_numpy(prep.user_indices(train))  # (n,)
+    relevant = relevant_rows(prep, train)  # (n, R): target + relevant rows, for negative masking
     if len(targets) != len(train):
         raise ValueError("some training targets are not in the catalog")
     if not train:
         raise ValueError("no training examples")
     generator = torch.Generator().manual_seed(config.seed)
     n_items = frozen.shape[0]
-    best_recall, best_epoch, best_state = -1.0, 0, copy.deepcopy(model.state_dict())
     path: Path | None = None
     stale, step, history, epoch_times = 0, 0, [], []
     val = prep.split.val
+
+    def validate() -> float:
+        return (
+            recall_at_10(whisperlite_scores(model, prep, val), prep, val, seed=config.seed)
+            if val
+            else math.nan
+        )
+
+    # Epoch 0 is the untrained model, which ranks exactly like zero-shot (zero-initialised
+    # residuals). It is the initial best, so a run in which training only hurts validation
+    # keeps its zero-shot start instead of its first (already worse) epoch.
+    best_recall = validate()
+    # No usable validation (no cases, or every case skipped -> NaN): early stopping has
+    # nothing to go on, so train every epoch and keep the last one.
+    early_stopping = not math.isnan(best_recall)
+    best_epoch, best_state = 0, copy.deepcopy(model.state_dict())
+    history.append({"epoch": 0, "loss": math.nan, "val_recall@10": best_recall})
+    if checkpoint_path is not None and early_stopping:
+        path = _save(checkpoint_path, prep, config, model, optimizer, 0, step, best_recall, use_user_ids)
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -260,25 +307,41 @@ def train_whisperlite(
             b = order[start : start + config.batch_size]
             if len(b) < 2:  # InfoNCE needs at least one in-batch negative
                 continue
-            query = model.encode_query(requests[b], frozen[hist_rows[b]], hist_mask[b], users[b])  # (B, D)
+            user_b = users[b]
+            if config.n_users > 0 and config.user_dropout > 0:
+                # User-id dropout: some known users are presented as unknown (0), so the
+                # unknown-user path (new users, the study app's ranker) is trained as well.
+                drop = torch.rand(len(b), generator=generator) < config.user_dropout
+                user_b = user_b.masked_fill(drop, 0)
+            query = model.encode_query(requests[b], frozen[hist_rows[b]], hist_mask[b], user_b)  # (B, D)
             positives = model.encode_items(frozen[targets[b]])  # (B, D)
             neg_rows = torch.randint(0, n_items, (len(b), config.n_negatives), generator=generator)  # (B, K)
             negatives = model.encode_items(frozen[neg_rows])  # (B, K, D)
-            parts = composite_loss(config, query, positives, negatives, targets[b])
+            # Uniform sampling can draw the target itself (or another relevant item): such a
+            # "negative" would push the positive down, so it gets zero BCE weight.
+            neg_mask = negative_mask(neg_rows, relevant[b])  # (B, K)
+            parts = composite_loss(config, query, positives, negatives, targets[b], neg_mask)
             optimizer.zero_grad()
             parts.total.backward()
             optimizer.step()
             step += 1
             losses.append(float(parts.total.detach()))
         epoch_times.append(time.perf_counter() - started)
-        val_recall = recall_at_10(whisperlite_scores(model, prep, val), prep, val) if val else 0.0
+        val_recall = validate()
         history.append(
             {"epoch": epoch, "loss": float(np.mean(losses)) if losses else 0.0, "val_recall@10": val_recall}
         )
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{history[-1]['loss']:.3f}", val_r10=f"{val_recall:.3f}")
-        if val_recall > best_recall:
+        if not early_stopping:
+            best_recall, best_epoch, stale = val_recall, epoch, 0
+            best_state = copy.deepcopy(model.state_dict())
+            if checkpoint_path is not None and epoch == config.epochs:  # only the last is kept
+                path = _save(
+                    checkpoint_path, prep, config, model, optimizer, epoch, step, best_recall, use_user_ids
+                )
+        elif val_recall > best_recall:
             best_recall, best_epoch, stale = val_recall, epoch, 0
             best_state = copy.deepcopy(model.state_dict())
             if checkpoint_path is not None:
@@ -299,7 +362,7 @@ def train_whisperlite(
         config=config,
         best_epoch=best_epoch,
         best_val_recall=best_recall,
-        epochs_run=len(history),
+        epochs_run=len(history) - 1,  # history[0] is the untrained model (epoch 0)
         seconds_per_epoch=float(np.mean(epoch_times)) if epoch_times else 0.0,
         history=history,
         checkpoint_path=path,

@@ -146,7 +146,8 @@ class Study(models.Model):
     )
 
     DESIGN_FIELDS = (
-        "catalog", "presentation_mode", "k", "requests_per_participant", "onboarding_picks", "practice_request",
+        "catalog", "presentation_mode", "k", "requests_per_participant", "onboarding_picks", "onboarding_grid_size",
+        "practice_request",
         "rating_scale", "allow_cant_judge", "ask_list_preference", "attention_checks",
         "attention_failures_allowed", "seed",
     )  # fmt: skip

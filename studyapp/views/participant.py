@@ -32,10 +32,18 @@ def _home(participant: Participant, anchor: str = "") -> HttpResponseRedirect:
 
 
 def _error(request: HttpRequest, participant: Participant, exc: StudyError) -> HttpResponse:
-    """A rejected action: a 4xx with the reason, as a fragment for htmx or a page with a way back."""
-    template = "study/_error.html" if request.htmx else "study/error.html"
+    """A rejected action: a 4xx with the reason, as a fragment for htmx or a page with a way back.
+
+    The htmx fragment goes to the page's alert region rather than replacing the control that
+    was clicked, so a refused rating leaves the rating buttons in place.
+    """
     context = {"message": exc.message, "participant": participant, "study": participant.study}
-    return render(request, template, context, status=exc.status)
+    if request.htmx:
+        response = render(request, "study/_error.html", context, status=exc.status)
+        response["HX-Retarget"] = "#flash"
+        response["HX-Reswap"] = "innerHTML"
+        return response
+    return render(request, "study/error.html", context, status=exc.status)
 
 
 @require_GET
@@ -57,7 +65,9 @@ def join(request: HttpRequest, study_token: str) -> HttpResponse:
         if participant is not None:
             return _home(participant)
     try:
-        participant = services.do_join_study(study, external, request.META.get("HTTP_USER_AGENT", ""))
+        participant = services.do_join_study(
+            study, external, request.META.get("HTTP_USER_AGENT", ""), remembered_token=remembered
+        )
     except StudyError as exc:
         return render(
             request, "study/closed.html", {"study": study, "message": exc.message}, status=exc.status

@@ -42,4 +42,7 @@ def test_empty_relevant_and_aggregate() -> None:
     assert agg["mrr"] == pytest.approx(0.75)
     assert agg["recall@10"] == 1.0
     assert agg["n_users"] == 2
-    assert aggregate([]) == {"n_users": 0.0}
+    # No users: NaN metrics (not missing keys, so ["recall@10"] never raises).
+    empty = aggregate([])
+    assert empty["n_users"] == 0.0
+    assert all(math.isnan(empty[k]) for k in ("recall@10", "recall@50", "ndcg@10", "mrr"))

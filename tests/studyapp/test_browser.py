@@ -310,10 +310,11 @@ def test_attention_check_rated_relevant_twice_ends_with_screenout_code(open_page
     for n, text in enumerate(["a white cotton t-shirt", "running shoes for a marathon"], start=1):
         request = make_request(page, text)
         slots = list(request.slots.all())
-        assert len(slots) == 2 * study.k + 1
+        # The check replaces its list's last item, so both lists stay k long (no tell-tale length).
+        assert len(slots) == 2 * study.k
         checks = [s for s in slots if s.is_attention_check]
         assert len(checks) == 1
-        expect(page.locator("li.slot")).to_have_count(2 * study.k + 1)
+        expect(page.locator("li.slot")).to_have_count(2 * study.k)
         for slot_pk in shown_slot_pks(page):
             rate(page, slot_pk, relevant if slot_pk == checks[0].pk else "0")
         page.get_by_role("button", name="Finish" if n == 2 else "Next request").click()

@@ -28,6 +28,7 @@ def judged(participant: Participant, client: Client, django_capture_on_commit_ca
     )
     judge_all(client, participant, request, label="2")
     client.post(f"/p/{participant.token}/judge/", {"slot": request.slots.first().pk, "label": "na"})
+    assert client.post(f"/p/{participant.token}/requests/1/next/").status_code == 302
     return participant
 
 
@@ -130,3 +131,19 @@ def test_formula_like_request_text_cannot_run_in_a_spreadsheet(
     rows = read_csv(admin_client.get(f"/researcher/studies/{participant.study_id}/export/judgements.csv"))
     assert {r["request_text"] for r in rows} == {'\'=HYPERLINK("http://evil.example","x")'}
     assert all(r["label"] == "2" for r in rows)  # numeric columns are untouched
+
+
+def test_report_leaves_out_unfinished_requests_and_screened_out_participants(
+    judged: Participant, client: Client, django_capture_on_commit_callbacks
+) -> None:
+    from studyapp.reporting import build_study_report
+
+    before = build_study_report(judged.study, n_resamples=50).n_judgements
+    request = make_request(
+        client, judged, django_capture_on_commit_callbacks, "second request, left half rated"
+    )
+    client.post(f"/p/{judged.token}/judge/", {"slot": request.slots.first().pk, "label": "3"})
+    assert build_study_report(judged.study, n_resamples=50).n_judgements == before == 8
+    Participant.objects.filter(pk=judged.pk).update(phase=Participant.Phase.SCREENED_OUT)
+    assert build_study_report(judged.study, n_resamples=50).n_judgements == 0
+    assert Judgement.objects.filter(participant=judged).count() == 9  # the export keeps all of them

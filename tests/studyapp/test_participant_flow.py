@@ -152,9 +152,9 @@ def test_returning_to_study_link_in_same_browser_resumes(study: Study, client: C
     assert study.participants.count() == 1
 
 
-def test_returning_crowd_id_resumes_instead_of_retaking(study: Study) -> None:
+def test_returning_crowd_participant_resumes_with_the_same_platform_session(study: Study) -> None:
     first = Client().get(f"/s/{study.token}/?PROLIFIC_PID=abc123&STUDY_ID=s1&SESSION_ID=x")
-    second = Client().get(f"/s/{study.token}/?PROLIFIC_PID=abc123")
+    second = Client().get(f"/s/{study.token}/?PROLIFIC_PID=abc123&STUDY_ID=s1&SESSION_ID=x")
     assert first["Location"] == second["Location"]
     participant = study.participants.get()
     assert (participant.external_id, participant.external_study_id, participant.external_session_id) == (
@@ -162,6 +162,23 @@ def test_returning_crowd_id_resumes_instead_of_retaking(study: Study) -> None:
         "s1",
         "x",
     )
+
+
+def test_returning_crowd_participant_resumes_in_the_same_browser(study: Study, client: Client) -> None:
+    first = client.get(f"/s/{study.token}/?PROLIFIC_PID=abc123")
+    second = client.get(f"/s/{study.token}/?PROLIFIC_PID=abc123")
+    assert first["Location"] == second["Location"]
+
+
+def test_known_crowd_id_from_another_browser_cannot_take_over_the_session(study: Study) -> None:
+    victim = Client().get(f"/s/{study.token}/?PROLIFIC_PID=P01&SESSION_ID=victim-session")
+    token = victim["Location"].strip("/").split("/")[-1]
+    for query in ("PROLIFIC_PID=P01", "PROLIFIC_PID=P01&SESSION_ID=guess"):
+        response = Client().get(f"/s/{study.token}/?{query}")
+        assert response.status_code == 409
+        assert token not in response.content.decode()
+        assert b"already started" in response.content
+    assert study.participants.count() == 1  # and the retake is still blocked
 
 
 def test_declining_consent_ends_the_study(study: Study, client: Client) -> None:

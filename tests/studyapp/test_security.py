@@ -51,7 +51,8 @@ def test_participant_page_of_another_participant_needs_their_token(
 ) -> None:
     request = make_request(client, participant, django_capture_on_commit_callbacks, "secret request text")
     stranger = Client()
-    assert stranger.get(f"/p/{participant.token[:-1]}x/").status_code == 404
+    wrong_last = "y" if participant.token.endswith("x") else "x"
+    assert stranger.get(f"/p/{participant.token[:-1]}{wrong_last}/").status_code == 404
     assert stranger.get(f"/p/{participant.token}/requests/{request.number}/status/").status_code in (302, 200)
     # the status endpoint only ever answers for the token's own requests
     other = Participant.objects.create(study=participant.study, number=99)
@@ -81,3 +82,19 @@ def test_image_view_serves_catalog_images(study: Study, client: Client) -> None:
     response = client.get(f"/items/{item.pk}/image")
     assert response.status_code == 200
     assert response["Content-Type"].startswith("image/")
+
+
+def test_participant_posts_without_a_csrf_token_are_refused(participant: Participant) -> None:
+    strict = Client(enforce_csrf_checks=True)
+    response = strict.post(f"/p/{participant.token}/requests/", {"text": "a shirt"})
+    assert response.status_code == 403
+    assert not participant.requests.exists()
+
+
+def test_refused_htmx_action_is_shown_in_the_alert_region(participant: Participant, client: Client) -> None:
+    response = client.post(
+        f"/p/{participant.token}/judge/", {"slot": 424242, "label": "2"}, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 404
+    assert response["HX-Retarget"] == "#flash"
+    assert b'id="flash"' in client.get(f"/p/{participant.token}/").content

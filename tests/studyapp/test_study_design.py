@@ -172,3 +172,55 @@ def test_admin_keeps_a_study_with_fewer_than_two_systems_in_draft(catalog, admin
     response = admin_client.post("/admin/studyapp/study/add/", form)
     assert response.status_code == 302, response.content.decode()[:3000]
     assert Study.objects.get(slug="one-system").status == Study.Status.DRAFT
+
+
+def test_locked_design_cannot_be_changed_by_posting_the_admin_form(
+    participant: Participant, admin_client: Client
+) -> None:
+    study = participant.study
+    page = admin_client.get(f"/admin/studyapp/study/{study.pk}/change/")
+    form = page.context["adminform"].form
+    data = {name: form.initial.get(name, "") for name in form.fields}
+    data.update(
+        {
+            "title": "Renamed",
+            "k": 9,
+            "questionnaire_items-TOTAL_FORMS": "0",
+            "questionnaire_items-INITIAL_FORMS": "0",
+        }
+    )
+    admin_client.post(
+        f"/admin/studyapp/study/{study.pk}/change/", {k: v for k, v in data.items() if v is not None}
+    )
+    study.refresh_from_db()
+    assert study.k == 4
+
+
+def test_systems_of_a_running_study_are_read_only_in_the_admin(
+    participant: Participant, admin_client: Client
+) -> None:
+    system = participant.study.systems.first()
+    page = admin_client.get(f"/admin/studyapp/rankingsystem/{system.pk}/change/").content.decode()
+    assert 'name="kind"' not in page and 'name="history_weight"' not in page
+
+
+def test_list_preference_cannot_change_after_moving_on(
+    participant: Participant, client: Client, django_capture_on_commit_callbacks
+) -> None:
+    Study.objects.filter(pk=participant.study_id).update(ask_list_preference=True)
+    request = make_request(client, participant, django_capture_on_commit_callbacks)
+    judge_all(client, participant, request)
+    client.post(f"/p/{participant.token}/requests/1/preference/", {"list": "A"})
+    client.post(f"/p/{participant.token}/requests/1/next/")
+    assert client.post(f"/p/{participant.token}/requests/1/preference/", {"list": "B"}).status_code == 409
+    request.refresh_from_db()
+    assert request.preference.list_label == "A"
+
+
+def test_declining_consent_erases_platform_ids(study: Study) -> None:
+    client = Client()
+    response = client.get(f"/s/{study.token}/?PROLIFIC_PID=abc&SESSION_ID=s", HTTP_USER_AGENT="Firefox")
+    client.post(response["Location"] + "consent/", {"agree": "no"})
+    participant = study.participants.get()
+    assert participant.phase == Participant.Phase.DECLINED
+    assert (participant.external_id, participant.external_session_id, participant.user_agent) == ("", "", "")

@@ -153,3 +153,60 @@ def test_polling_does_not_requeue_a_fresh_request(
         response = client.get(f"/p/{participant.token}/requests/1/status/", HTTP_HX_REQUEST="true")
     assert response.status_code == 200 and b"Preparing" in response.content
     assert callbacks == []
+
+
+def test_a_late_failure_cannot_undo_a_finished_request(participant: Participant, settings) -> None:
+    from studyapp import tasks
+
+    request = new_request(participant)
+    claimed_at = tasks._claim(request.pk)
+    # Meanwhile (stale reclaim) another worker finished it, and the participant started rating.
+    Request.objects.filter(pk=request.pk).update(status=Request.Status.PENDING)
+    assert rank_request(request.pk) == "done"
+    slot = request.slots.first()
+    from studyapp.services import do_record_judgement
+
+    do_record_judgement(participant, slot.pk, "2")
+    tasks._fail(request.pk, claimed_at, "SoftTimeLimitExceeded")  # the first worker gives up late
+    request.refresh_from_db()
+    assert request.status == Request.Status.DONE and request.error == ""
+    assert slot.judgement.label == 2
+
+
+def test_reranking_never_deletes_a_participants_judgements(participant: Participant, settings) -> None:
+    from studyapp.services import do_record_judgement
+
+    request = new_request(participant)
+    rank_request(request.pk)
+    slots = list(request.slots.values_list("pk", flat=True))
+    do_record_judgement(participant, slots[0], "3")
+    stale = timezone.now() - timedelta(seconds=settings.WHISPERLITE_STALE_RUNNING_SECONDS + 5)
+    Request.objects.filter(pk=request.pk).update(status=Request.Status.RUNNING, started_at=stale)
+    assert rank_request(request.pk) == "skipped"
+    request.refresh_from_db()
+    assert request.status == Request.Status.DONE
+    assert list(request.slots.values_list("pk", flat=True)) == slots
+    assert request.slots.get(pk=slots[0]).judgement.label == 3
+
+
+def test_a_request_whose_workers_keep_dying_is_failed_after_the_attempt_cap(participant: Participant) -> None:
+    from studyapp.tasks import MAX_ATTEMPTS
+
+    request = new_request(participant)
+    Request.objects.filter(pk=request.pk).update(attempts=MAX_ATTEMPTS)
+    assert rank_request(request.pk) == "failed"
+    request.refresh_from_db()
+    assert request.status == Request.Status.FAILED and "gave up" in request.error
+
+
+def test_stale_period_exceeds_the_task_time_limit(settings) -> None:
+    assert settings.WHISPERLITE_STALE_RUNNING_SECONDS > settings.CELERY_TASK_TIME_LIMIT
+
+
+def test_side_by_side_lists_stay_equally_long_with_an_attention_check(participant: Participant) -> None:
+    Study.objects.filter(pk=participant.study_id).update(attention_checks=True)
+    request = new_request(participant, "black formal leather shoes")
+    rank_request(request.pk)
+    lengths = [request.slots.filter(list_label=label).count() for label in ("A", "B")]
+    assert lengths == [participant.study.k, participant.study.k]
+    assert request.slots.filter(is_attention_check=True).count() == 1
