@@ -50,7 +50,8 @@ class WhisperLiteRanker(EmbeddingRanker):
         with torch.no_grad():
             request = torch.from_numpy(np.asarray(request_vector, dtype=np.float32)).unsqueeze(0)  # (1, D)
             rows = torch.from_numpy(np.asarray(history_rows, dtype=np.int64))
-            rows = rows[-self.model.config.max_history :] if len(rows) else rows
+            limit = self.model.config.max_history
+            rows = rows[-limit:] if limit > 0 else rows[:0]  # [-0:] would keep everything
             history = self._frozen[rows].unsqueeze(0)  # (1, H, D)
             mask = torch.ones(1, len(rows), dtype=torch.bool)  # (1, H)
             query = self.model.encode_query(request, history, mask, None)  # (1, D)

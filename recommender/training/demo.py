@@ -62,7 +62,12 @@ def ensure_demo_checkpoint(
     prep = prepare(simulation.dataset, encoder, cache_dir or DEFAULT_CACHE_DIR, progress=progress)
     prep.fingerprint = fingerprint
     config = WhisperLiteConfig(seed=seed, epochs=epochs, patience=3)
-    result = train_whisperlite(prep, config, checkpoint_path=path, progress=progress)
+    # Train into a side file and move it into place only when training finished: the trainer
+    # saves every new best (epoch 0, the untrained model, included), and an interrupted run
+    # must not leave a file that the next start would accept as the finished checkpoint.
+    partial = path.with_name(path.name + ".partial")
+    result = train_whisperlite(prep, config, checkpoint_path=partial, progress=progress)
+    os.replace(partial, path)
     log.info(
         "demo checkpoint %s: val Recall@10 %.3f after %d epochs",
         path,

@@ -3,8 +3,9 @@
 :func:`prepare` splits a dataset, embeds the catalog (cached by
 :func:`recommender.embeddings.build_item_index`) and the request texts (cached in an npz
 keyed by encoder and texts), and turns examples into index arrays. :func:`train_whisperlite`
-runs the seeded training loop with early stopping on validation Recall@10 and writes the
-best epoch atomically as a checkpoint.
+runs the seeded training loop with early stopping on validation Recall@10 (epoch 0, the
+untrained zero-shot-equivalent model, is the initial best; without usable validation every
+epoch runs and the last is kept) and writes the best epoch atomically as a checkpoint.
 """
 
 from __future__ import annotations
@@ -249,7 +250,11 @@ def train_whisperlite(
     checkpoint_path: str | os.PathLike[str] | None = None,
     progress: bool = True,
 ) -> TrainResult:
-    """Train on ``prep.split.train``, early-stop on validation Recall@10, keep the best epoch."""
+    """Train on ``prep.split.train``, early-stop on validation Recall@10, keep the best epoch.
+
+    ``best_epoch`` 0 means no trained epoch beat the untrained model on validation.
+    ``epochs_run`` counts trained epochs; ``history[0]`` is the epoch-0 validation.
+    """
     config = dataclasses.replace(
         config, embed_dim=prep.dim, n_users=len(prep.train_users) if use_user_ids else 0
     )

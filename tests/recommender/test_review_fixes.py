@@ -332,17 +332,7 @@ def test_same_seed_gives_the_same_weights(sim_prep: Prepared) -> None:
 
 @pytest.mark.parametrize(
     "max_history",
-    [
-        3,
-        pytest.param(
-            0,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="recommender/whisperlite.py still slices [-0:] (keeps the whole history); "
-                "remove this mark together with that one-line fix",
-            ),
-        ),
-    ],
+    [3, 0],
 )
 def test_app_ranker_scores_match_training_scores(
     sim_prep: Prepared,

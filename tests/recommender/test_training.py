@@ -217,6 +217,28 @@ def test_demo_checkpoint_is_trained_once(encoder, tiny_catalog: list[CatalogItem
     assert load_checkpoint(path).encoder_id == encoder.encoder_id
 
 
+def test_interrupted_demo_training_leaves_no_checkpoint_to_reuse(  # type: ignore[no-untyped-def]
+    encoder, tiny_catalog: list[CatalogItem], tmp_path: Path, monkeypatch
+) -> None:
+    from recommender.training import demo
+
+    real_train = demo.train_whisperlite
+
+    def interrupted(prep, config, checkpoint_path, progress):  # type: ignore[no-untyped-def]
+        real_train(
+            prep, config, checkpoint_path=checkpoint_path, progress=progress
+        )  # writes a best checkpoint
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(demo, "train_whisperlite", interrupted)
+    path = tmp_path / "demo.pt"
+    with pytest.raises(KeyboardInterrupt):
+        demo.ensure_demo_checkpoint(
+            tiny_catalog, encoder, path, progress=False, cache_dir=tmp_path / "c", n_shoppers=40, epochs=1
+        )
+    assert not path.exists()
+
+
 def test_inference_module_does_not_import_training() -> None:
     import subprocess
     import sys
