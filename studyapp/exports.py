@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from django.http import StreamingHttpResponse
 
 from studyapp.models import Judgement, Participant, QuestionnaireAnswer, RankedList, RankingSystem, Study
+from studyapp.services import completed_requests
 
 JUDGEMENT_COLUMNS = [
     "study_id", "study_slug", "presentation_mode", "rating_scale", "study_seed",
@@ -138,7 +139,7 @@ def participant_rows(study: Study) -> Iterator[dict]:
             "external_session_id": p.external_session_id, "phase": p.phase,
             "consented_at": _iso(p.consented_at), "created_at": _iso(p.created_at), "finished_at": _iso(p.finished_at),
             "attention_failures": p.attention_failures,
-            "requests_completed": p.requests.filter(is_practice=False, completed_at__isnull=False).count(),
+            "requests_completed": completed_requests(p),
             "judgements": judgements.count(), "too_fast_judgements": judgements.filter(too_fast=True).count(),
             "history_item_ids": " ".join(pick.item.external_id for pick in p.picks.all()),
             "user_agent": p.user_agent,

@@ -16,7 +16,7 @@ from functools import lru_cache
 import numpy as np
 from django.conf import settings
 
-from recommender.embeddings import ItemIndex, build_item_index
+from recommender.embeddings import ItemIndex, build_item_index, catalog_fingerprint
 from recommender.encoders import Encoder, build_encoder
 from recommender.ranking import RankedList, Ranker, ZeroShotRanker, build_ranker
 from studyapp.models import Catalog, Item, RankingSystem
@@ -54,7 +54,10 @@ def get_index(catalog: Catalog, *, progress: bool = False) -> ItemIndex:
                 image_root=catalog.data_dir or None,
                 progress=progress,
             )
-            _indexes.clear()  # one catalog version per process keeps memory bounded
+            # One catalog version per process keeps memory bounded; the rankers of the old
+            # version hold its index too, so they go with it.
+            _indexes.clear()
+            _rankers.clear()
             _indexes[key] = index
         return index
 
@@ -108,6 +111,4 @@ def warm_up(catalog: Catalog) -> None:
 
 def catalog_fingerprint_of(catalog: Catalog) -> str:
     """The catalog's current version, computed from its rows."""
-    from recommender.embeddings import catalog_fingerprint
-
     return catalog_fingerprint(catalog_items(catalog))

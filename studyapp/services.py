@@ -163,14 +163,18 @@ def check_request_text(text: str | None) -> str:
     return cleaned
 
 
+def completed_requests(participant: Participant) -> int:
+    """How many (non-practice) requests the participant has finished."""
+    return participant.requests.filter(is_practice=False, completed_at__isnull=False).count()
+
+
 def current_request_number(participant: Participant) -> int | None:
     """The request number the participant works on now, or None outside the request phases."""
     if participant.phase == Phase.PRACTICE:
         return 0
     if participant.phase != Phase.TASKS:
         return None
-    done = participant.requests.filter(is_practice=False, completed_at__isnull=False).count()
-    return done + 1
+    return completed_requests(participant) + 1
 
 
 def do_create_request(participant: Participant, text: str) -> Request:
@@ -300,7 +304,7 @@ def do_record_preference(participant: Participant, request: Request, list_label:
     if request.participant_id != participant.pk or request.status != Request.Status.DONE:
         raise StudyError("That request is not yours or not ready.", status=404)
     study = participant.study
-    if not (study.ask_list_preference and study.presentation_mode == Study.Mode.SIDE_BY_SIDE):
+    if not study.asks_list_preference:
         raise StudyError("This study does not ask which list is better.", status=400)
     if request.completed_at is not None:
         raise StudyError("This request is finished; your answer can no longer change.", status=409)
@@ -337,7 +341,7 @@ def do_complete_request(participant: Participant, request: Request) -> None:
         missing = unjudged_slots(request)
         if missing:
             raise StudyError(f"Please rate every item first ({missing} left).")
-        if participant.study.ask_list_preference and participant.study.presentation_mode == "side_by_side":
+        if participant.study.asks_list_preference:
             if not ListPreference.objects.filter(request=request).exists():
                 raise StudyError("Please say which list you found better.")
         request.completed_at = timezone.now()

@@ -64,6 +64,11 @@ class ScaleSpec:
     labels: tuple[str, ...]
     relevant_threshold: int  # labels >= this count as relevant in binary metrics
 
+    @property
+    def choices(self) -> list[tuple[int, str]]:
+        """(value, label) pairs in display order, for the rating buttons."""
+        return list(zip(self.values, self.labels, strict=True))
+
 
 SCALES: dict[str, ScaleSpec] = {
     "binary": ScaleSpec((0, 1), ("Not relevant", "Relevant"), 1),
@@ -165,6 +170,11 @@ class Study(models.Model):
     @property
     def scale(self) -> ScaleSpec:
         return SCALES[self.rating_scale]
+
+    @property
+    def asks_list_preference(self) -> bool:
+        """Whether participants answer "which list is better?" (only meaningful side by side)."""
+        return self.ask_list_preference and self.presentation_mode == self.Mode.SIDE_BY_SIDE
 
     def clean(self) -> None:
         if self.pk and self.is_locked():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -92,45 +93,38 @@ def _render_phase(
         "progress": _progress(participant),
         **(extra or {}),
     }
-    if status != 200:
-        return render(
-            request, "study/request.html", _request_page_context(participant, context), status=status
-        )
     phase = participant.phase
     if phase == Phase.CONSENT:
-        return render(request, "study/consent.html", context)
-    if phase == Phase.ONBOARDING:
+        template = "study/consent.html"
+    elif phase == Phase.ONBOARDING:
         picked = set(participant.picks.values_list("item_id", flat=True))
         context.update(grid=services.onboarding_grid(participant), picked=picked)
-        return render(request, "study/onboarding.html", context)
-    if phase == Phase.INSTRUCTIONS:
-        return render(request, "study/instructions.html", context)
-    if phase in (Phase.PRACTICE, Phase.TASKS):
-        return render(request, "study/request.html", _request_page_context(participant, context))
-    if phase == Phase.QUESTIONNAIRE:
+        template = "study/onboarding.html"
+    elif phase == Phase.INSTRUCTIONS:
+        template = "study/instructions.html"
+    elif phase in (Phase.PRACTICE, Phase.TASKS):
+        context = _request_page_context(participant, context)
+        template = "study/request.html"
+    elif phase == Phase.QUESTIONNAIRE:
         context["items"] = study.questionnaire_items.all()
-        return render(request, "study/questionnaire.html", context)
-    return render(request, "study/finish.html", context)
+        template = "study/questionnaire.html"
+    else:
+        template = "study/finish.html"
+    return render(request, template, context, status=status)
 
 
 def _request_page_context(participant: Participant, context: dict) -> dict:
     number = services.current_request_number(participant)
     current = participant.requests.filter(number=number).first()
-    context.update(number=number, current=current, max_chars=_max_chars())
+    context.update(number=number, current=current, max_chars=settings.WHISPERLITE_MAX_REQUEST_CHARS)
     if current is not None:
         context.update(_request_context(current))
     return context
 
 
-def _max_chars() -> int:
-    from django.conf import settings
-
-    return settings.WHISPERLITE_MAX_REQUEST_CHARS
-
-
 def _progress(participant: Participant) -> dict:
     study = participant.study
-    done = participant.requests.filter(is_practice=False, completed_at__isnull=False).count()
+    done = services.completed_requests(participant)
     return {
         "done": done,
         "total": study.requests_per_participant,
@@ -147,13 +141,12 @@ def _request_context(current: Request) -> dict:
     for slot in slots:
         lists.setdefault(slot.list_label, []).append(slot)
     study = current.participant.study
-    scale = study.scale
     return {
         "lists": sorted(lists.items()),
-        "scale": list(zip(scale.values, scale.labels, strict=True)),
+        "scale": study.scale.choices,
         "unjudged": sum(1 for s in slots if not hasattr(s, "judgement")),
         "preference": getattr(current, "preference", None),
-        "ask_preference": study.ask_list_preference and study.presentation_mode == Study.Mode.SIDE_BY_SIDE,
+        "ask_preference": study.asks_list_preference,
     }
 
 
@@ -205,6 +198,8 @@ def create_request(request: HttpRequest, token: str) -> HttpResponse:
     try:
         services.do_create_request(participant, request.POST.get("text", ""))
     except StudyError as exc:
+        if exc.status != 400:  # not a problem with the text: e.g. no request is due now
+            return _error(request, participant, exc)
         extra = {"form_error": exc.message, "draft": request.POST.get("text", "")[:2000]}
         return _render_phase(request, participant, extra, status=exc.status)
     return _home(participant)
@@ -247,12 +242,11 @@ def judge(request: HttpRequest, token: str) -> HttpResponse:
     if request.htmx:
         slot = judgement.slot
         study = participant.study
-        scale = list(zip(study.scale.values, study.scale.labels, strict=True))
         remaining = services.unjudged_slots(slot.request)
         return render(
             request,
             "study/_rating.html",
-            {"participant": participant, "slot": slot, "judgement": judgement, "scale": scale,
+            {"participant": participant, "slot": slot, "judgement": judgement, "scale": study.scale.choices,
              "study": study, "unjudged": remaining, "oob": True},
         )  # fmt: skip
     return _home(participant, f"#slot-{slot_pk}")

@@ -150,3 +150,12 @@ def test_htmx_judgement_returns_the_updated_control(
     html = response.content.decode()
     assert f'id="rating-{slot.pk}"' in html and 'aria-pressed="true"' in html
     assert 'id="unjudged" hx-swap-oob="true"' in html
+
+
+def test_request_outside_the_request_phase_is_refused_with_the_reason(study, client: Client) -> None:
+    p = ParticipantFactory(study=study)  # still at consent
+    response = client.post(f"/p/{p.token}/requests/", {"text": "a shirt"})
+    assert response.status_code == 409
+    assert b"cannot make a request" in response.content
+    assert b'name="text"' not in response.content  # no request form offered out of phase
+    assert not Request.objects.exists()

@@ -210,3 +210,16 @@ def test_side_by_side_lists_stay_equally_long_with_an_attention_check(participan
     lengths = [request.slots.filter(list_label=label).count() for label in ("A", "B")]
     assert lengths == [participant.study.k, participant.study.k]
     assert request.slots.filter(is_attention_check=True).count() == 1
+
+
+def test_a_new_catalog_version_drops_the_old_rankers(participant: Participant) -> None:
+    from studyapp import ranking_service
+
+    catalog = participant.study.catalog
+    system = participant.study.systems.first()
+    ranking_service.get_ranker(system, catalog)
+    assert ranking_service._rankers
+    catalog.items.first().delete()
+    catalog.version = ranking_service.catalog_fingerprint_of(catalog)
+    ranking_service.get_index(catalog)
+    assert ranking_service._rankers == {}  # nothing keeps the old version's index alive
