@@ -5,11 +5,11 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.db import transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
 
-from studyapp import exports
+from studyapp import exports, services
 from studyapp.models import (
     Catalog,
     Item,
@@ -79,10 +79,10 @@ class StudyAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ("title",)}
     filter_horizontal = ("systems",)
     inlines = [QuestionnaireItemInline]
-    actions = ["copy_study", "export_judgements"]
-    readonly_fields = ("study_link", "token")
+    actions = ["copy_study", "export_judgements", "preview_as_participant", "delete_test_runs"]
+    readonly_fields = ("study_link", "token", "pilot_tools")
     fieldsets = (
-        (None, {"fields": ("title", "slug", "status", "study_link")}),
+        (None, {"fields": ("title", "slug", "status", "study_link", "pilot_tools")}),
         ("Texts", {"fields": ("consent_text", "instructions_text", "debrief_text")}),
         ("Systems and presentation", {"fields": ("catalog", "systems", "presentation_mode", "k", "seed")}),
         ("Tasks", {"fields": (
@@ -115,7 +115,44 @@ class StudyAdmin(admin.ModelAdmin):
 
     @admin.display(description="participants")
     def participant_count(self, obj: Study) -> int:
-        return obj.participants.count()
+        return obj.participants.counted().count()
+
+    @admin.display(description="pilot")
+    def pilot_tools(self, obj: Study) -> str:
+        """Buttons inside the change form: ``formaction`` posts the form's CSRF token to the pilot views."""
+        if obj.pk is None:
+            return "(save the study first)"
+        test_runs = obj.participants.test_runs().count()
+        return format_html(
+            '<button type="submit" class="button" formaction="{}" formmethod="post" formtarget="_blank">'
+            "Preview as participant (pilot)</button> "
+            '<button type="submit" class="button" formaction="{}" formmethod="post">'
+            "Delete pilot and simulated data ({})</button>"
+            '<div class="help">A pilot runs the real flow with the live systems; it never locks the design '
+            "and is left out of the analysis.</div>",
+            reverse("researcher_preview", args=[obj.pk]),
+            reverse("researcher_delete_test_runs", args=[obj.pk]),
+            test_runs,
+        )
+
+    @admin.action(description="Preview the selected study as a pilot participant")
+    def preview_as_participant(self, request: HttpRequest, queryset: QuerySet[Study]) -> HttpResponse | None:
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one study to preview.", messages.WARNING)
+            return None
+        pilot = services.do_join_test_run(
+            queryset.get(), Participant.Origin.PILOT, request.META.get("HTTP_USER_AGENT", "")
+        )
+        return HttpResponseRedirect(reverse("participant", args=[pilot.token]))
+
+    @admin.action(description="Delete pilot and simulated participants of the selected studies")
+    def delete_test_runs(self, request: HttpRequest, queryset: QuerySet[Study]) -> None:
+        deleted = sum(services.delete_test_runs(study) for study in queryset)
+        self.message_user(
+            request,
+            f"Deleted {deleted} pilot/simulated participants; real data is untouched.",
+            messages.SUCCESS,
+        )
 
     @admin.display(description="study link")
     def study_link(self, obj: Study) -> str:
@@ -175,12 +212,13 @@ class ParticipantAdmin(ReadOnlyAdmin):
         "number",
         "study",
         "external_id",
+        "origin",
         "phase",
         "attention_failures",
         "created_at",
         "finished_at",
     )
-    list_filter = ("study", "phase")
+    list_filter = ("study", "origin", "phase")
     search_fields = ("external_id",)
 
 

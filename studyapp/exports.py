@@ -19,7 +19,7 @@ from studyapp.services import completed_requests
 JUDGEMENT_COLUMNS = [
     "study_id", "study_slug", "presentation_mode", "rating_scale", "study_seed",
     "participant_id", "participant_number", "external_id", "external_study_id", "external_session_id",
-    "participant_phase", "request_id", "request_number", "is_practice", "request_text", "request_seed",
+    "participant_phase", "is_pilot", "is_simulated", "request_id", "request_number", "is_practice", "request_text", "request_seed",
     "request_completed_at",
     "judgement_id", "system", "system_kind", "model_version", "system_rank", "list_label", "displayed_position",
     "item_id", "item_title", "label", "cant_judge", "is_attention_check", "attention_check_failed",
@@ -28,12 +28,12 @@ JUDGEMENT_COLUMNS = [
 
 PARTICIPANT_COLUMNS = [
     "study_id", "participant_id", "participant_number", "external_id", "external_study_id", "external_session_id",
-    "phase", "consented_at", "created_at", "finished_at", "attention_failures", "requests_completed",
+    "phase", "is_pilot", "is_simulated", "consented_at", "created_at", "finished_at", "attention_failures", "requests_completed",
     "judgements", "too_fast_judgements", "history_item_ids", "user_agent",
 ]  # fmt: skip
 
 QUESTIONNAIRE_COLUMNS = [
-    "study_id", "participant_id", "participant_number", "external_id", "question_id", "question_order",
+    "study_id", "participant_id", "participant_number", "is_pilot", "is_simulated", "external_id", "question_id", "question_order",
     "question", "scale_points", "value", "updated_at",
 ]  # fmt: skip
 
@@ -103,6 +103,7 @@ def judgement_rows(study: Study) -> Iterator[dict]:
             "participant_id": participant.pk, "participant_number": participant.number,
             "external_id": participant.external_id, "external_study_id": participant.external_study_id,
             "external_session_id": participant.external_session_id, "participant_phase": participant.phase,
+            "is_pilot": int(participant.is_pilot), "is_simulated": int(participant.is_simulated),
             "request_id": request.pk, "request_completed_at": _iso(request.completed_at), "request_number": request.number, "is_practice": int(request.is_practice),
             "request_text": request.text, "request_seed": request.seed,
             "judgement_id": j.pk, "list_label": slot.list_label, "displayed_position": slot.position,
@@ -137,6 +138,7 @@ def participant_rows(study: Study) -> Iterator[dict]:
             "study_id": study.pk, "participant_id": p.pk, "participant_number": p.number,
             "external_id": p.external_id, "external_study_id": p.external_study_id,
             "external_session_id": p.external_session_id, "phase": p.phase,
+            "is_pilot": int(p.is_pilot), "is_simulated": int(p.is_simulated),
             "consented_at": _iso(p.consented_at), "created_at": _iso(p.created_at), "finished_at": _iso(p.finished_at),
             "attention_failures": p.attention_failures,
             "requests_completed": completed_requests(p),
@@ -155,6 +157,7 @@ def questionnaire_rows(study: Study) -> Iterator[dict]:
     for a in answers.iterator(chunk_size=2000):
         yield {
             "study_id": study.pk, "participant_id": a.participant_id, "participant_number": a.participant.number,
+            "is_pilot": int(a.participant.is_pilot), "is_simulated": int(a.participant.is_simulated),
             "external_id": a.participant.external_id, "question_id": a.item_id, "question_order": a.item.order,
             "question": a.item.text, "scale_points": a.item.scale_points, "value": a.value,
             "updated_at": _iso(a.updated_at),

@@ -12,7 +12,13 @@ from studyapp.analysis.report import StudyReport, build_report, report_to_dict, 
 from studyapp.models import Participant, Study
 
 
-def analysis_rows(study: Study) -> Iterator[dict[str, Any]]:
+def _origin(row: dict[str, Any]) -> str:
+    if row["is_pilot"]:
+        return Participant.Origin.PILOT
+    return Participant.Origin.SIMULATED if row["is_simulated"] else Participant.Origin.REAL
+
+
+def analysis_rows(study: Study, origin: str = Participant.Origin.REAL) -> Iterator[dict[str, Any]]:
     """Judgement rows in the analysis package's format.
 
     Only what the study accepted is analysed: requests the participant finished ("next"
@@ -25,6 +31,8 @@ def analysis_rows(study: Study) -> Iterator[dict[str, Any]]:
     """
     for row in exports.judgement_rows(study):
         if not row["request_completed_at"] or row["participant_phase"] == Participant.Phase.SCREENED_OUT:
+            continue
+        if _origin(row) != origin:  # pilot and simulated runs are never mixed with real data
             continue
         yield {
             "participant_id": row["participant_id"],
@@ -47,9 +55,12 @@ def analysis_scale(study: Study) -> Scale:
     return Scale(min=min(spec.values), max=max(spec.values), relevant_threshold=spec.relevant_threshold)
 
 
-def build_study_report(study: Study, n_resamples: int = 2000) -> StudyReport:
+def build_study_report(
+    study: Study, n_resamples: int = 2000, origin: str = Participant.Origin.REAL
+) -> StudyReport:
+    """The analysis of one group of participants: real ones (default), or the simulated ones."""
     return build_report(
-        analysis_rows(study), analysis_scale(study), study.k, study.presentation_mode, seed=study.seed,
+        analysis_rows(study, origin), analysis_scale(study), study.k, study.presentation_mode, seed=study.seed,
         n_resamples=n_resamples, agreement_resamples=min(n_resamples, 1000),
     )  # fmt: skip
 

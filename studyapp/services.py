@@ -82,6 +82,35 @@ def do_join_study(
         )
 
 
+def do_join_test_run(study: Study, origin: str, user_agent: str = "") -> Participant:
+    """Create a pilot (researcher preview) or simulated participant, whatever the study's status.
+
+    They take the next arrival number, so they run the same counterbalanced design a real
+    participant would; they never lock the design (:meth:`Study.is_locked`) and the analysis
+    leaves them out (``Participant.objects.counted()``).
+    """
+    if origin not in (Participant.Origin.PILOT, Participant.Origin.SIMULATED):
+        raise ValueError(f"not a test-run origin: {origin!r}")
+    with transaction.atomic():
+        Study.objects.select_for_update().get(pk=study.pk)
+        last = Participant.objects.filter(study=study).aggregate(n=Max("number"))["n"] or 0
+        return Participant.objects.create(
+            study=study, number=last + 1, origin=origin, user_agent=user_agent[:300]
+        )
+
+
+def delete_test_runs(study: Study) -> int:
+    """Delete every pilot and simulated participant of a study with all they did; returns how many.
+
+    Real participants' data is never touched (the filter is on ``origin``).
+    """
+    with transaction.atomic():
+        participants = Participant.objects.filter(study=study).test_runs()
+        count = participants.count()
+        participants.delete()
+    return count
+
+
 def do_consent(participant: Participant, agreed: bool) -> None:
     """Record consent (moves on to onboarding) or its refusal.
 

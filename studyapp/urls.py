@@ -35,6 +35,12 @@ urlpatterns = [
     path("items/<int:pk>/image", media.item_image, name="item_image"),
     path("researcher/", researcher.dashboard, name="researcher_dashboard"),
     path("researcher/studies/<int:pk>/", researcher.study_detail, name="researcher_study"),
+    path("researcher/studies/<int:pk>/preview/", researcher.preview, name="researcher_preview"),
+    path(
+        "researcher/studies/<int:pk>/test-runs/delete/",
+        researcher.delete_test_runs,
+        name="researcher_delete_test_runs",
+    ),
     path("researcher/studies/<int:pk>/export/<str:kind>.csv", researcher.export_csv, name="export_csv"),
     path("api/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

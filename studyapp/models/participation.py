@@ -9,8 +9,25 @@ from studyapp.models.catalog import Item
 from studyapp.models.study import RankingSystem, Study, new_token
 
 
+class ParticipantQuerySet(models.QuerySet):
+    """Who counts: pilot runs and simulated participants are kept apart from real data."""
+
+    def counted(self) -> ParticipantQuerySet:
+        """Real participants: the ones the analysis, the progress counts and the design lock use."""
+        return self.filter(origin=Participant.Origin.REAL)
+
+    def test_runs(self) -> ParticipantQuerySet:
+        """Pilot and simulated participants: never analysed with real data, deletable in one go."""
+        return self.exclude(origin=Participant.Origin.REAL)
+
+
 class Participant(models.Model):
     """One person taking one study. Their personal URL token is their only credential."""
+
+    class Origin(models.TextChoices):
+        REAL = "real", "Participant"
+        PILOT = "pilot", "Pilot (researcher preview)"
+        SIMULATED = "simulated", "Simulated (bot)"
 
     class Phase(models.TextChoices):
         CONSENT = "consent", "Consent"
@@ -37,6 +54,14 @@ class Participant(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     attention_failures = models.PositiveSmallIntegerField(default=0)
     user_agent = models.CharField(max_length=300, blank=True)
+    origin = models.CharField(
+        max_length=10,
+        choices=Origin.choices,
+        default=Origin.REAL,
+        help_text="Pilot and simulated runs never lock the design and are left out of the analysis.",
+    )
+
+    objects = ParticipantQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -52,6 +77,14 @@ class Participant(models.Model):
 
     def __str__(self) -> str:
         return f"P{self.number} in {self.study}"
+
+    @property
+    def is_pilot(self) -> bool:
+        return self.origin == self.Origin.PILOT
+
+    @property
+    def is_simulated(self) -> bool:
+        return self.origin == self.Origin.SIMULATED
 
     @property
     def finished(self) -> bool:

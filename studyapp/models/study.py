@@ -164,8 +164,9 @@ class Study(models.Model):
         return self.title
 
     def is_locked(self) -> bool:
-        """True once anyone joined: changing the design then would mix two designs in one dataset."""
-        return self.pk is not None and self.participants.exists()
+        """True once a real participant joined: changing the design then would mix two designs in one
+        dataset. Pilot and simulated runs do not lock it; they can be deleted before launch."""
+        return self.pk is not None and self.participants.counted().exists()
 
     @property
     def scale(self) -> ScaleSpec:
