@@ -1,4 +1,4 @@
-"""Bridge from the database to the pure analysis package: rows in, report and plots out."""
+"""Bridge from the database to the pure analysis package: rows in, report out."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from typing import Any
 
 from studyapp import exports
 from studyapp.analysis.metrics import Scale
-from studyapp.analysis.plots import metric_bars_svg, position_bias_svg
-from studyapp.analysis.report import StudyReport, build_report, report_to_dict, report_to_text
+from studyapp.analysis.report import StudyReport, build_report, report_to_dict
 from studyapp.models import Participant, Study
 
 
@@ -63,17 +62,6 @@ def build_study_report(
         analysis_rows(study, origin), analysis_scale(study), study.k, study.presentation_mode, seed=study.seed,
         n_resamples=n_resamples, agreement_resamples=min(n_resamples, 1000),
     )  # fmt: skip
-
-
-def study_report(study: Study) -> dict[str, Any]:
-    """Everything the researcher page shows: the text report and two inline SVG plots."""
-    report = build_study_report(study)
-    return {
-        "text": report_to_text(report),
-        "metrics_svg": metric_bars_svg(report),
-        "position_svg": position_bias_svg(report),
-        "data": report_to_dict(report),
-    }
 
 
 def report_dict(study: Study) -> dict[str, Any]:

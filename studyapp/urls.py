@@ -35,6 +35,12 @@ urlpatterns = [
     path("items/<int:pk>/image", media.item_image, name="item_image"),
     path("researcher/", researcher.dashboard, name="researcher_dashboard"),
     path("researcher/studies/<int:pk>/", researcher.study_detail, name="researcher_study"),
+    path("researcher/studies/<int:pk>/report.html", researcher.report_download, name="researcher_report"),
+    path(
+        "researcher/studies/<int:pk>/figures/<str:name>.<str:fmt>",
+        researcher.figure_download,
+        name="researcher_figure",
+    ),
     path("researcher/studies/<int:pk>/preview/", researcher.preview, name="researcher_preview"),
     path(
         "researcher/studies/<int:pk>/test-runs/delete/",

@@ -8,34 +8,12 @@ from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from studyapp import exports, reporting, services
-from studyapp.models import Judgement, Participant, Request, Study
-
-
-def study_progress(study: Study) -> dict:
-    """Counts a researcher watches while a study runs: real participants only, test runs apart."""
-    counted = Participant.objects.filter(study=study).counted()
-    phases = dict(counted.values_list("phase").annotate(n=Count("id")))
-    origins = dict(Participant.objects.filter(study=study).values_list("origin").annotate(n=Count("id")))
-    requests = Request.objects.filter(participant__in=counted)
-    judgements = Judgement.objects.filter(participant__in=counted)
-    return {
-        "participants": sum(phases.values()),
-        "pilots": origins.get(Participant.Origin.PILOT, 0),
-        "simulated": origins.get(Participant.Origin.SIMULATED, 0),
-        "test_runs": sum(n for origin, n in origins.items() if origin != Participant.Origin.REAL),
-        "phases": [(label, phases.get(value, 0)) for value, label in Participant.Phase.choices],
-        "requests": requests.count(),
-        "requests_failed": requests.filter(status=Request.Status.FAILED).count(),
-        "requests_waiting": requests.filter(
-            status__in=[Request.Status.PENDING, Request.Status.RUNNING]
-        ).count(),
-        "judgements": judgements.count(),
-        "too_fast": judgements.filter(too_fast=True).count(),
-        "attention_failed": requests.filter(attention_check_failed=True).count(),
-    }
+from studyapp import analysis_page, exports, services
+from studyapp.analysis import plots
+from studyapp.models import Participant, Study
 
 
 @staff_member_required
@@ -51,19 +29,63 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return render(request, "researcher/dashboard.html", {"studies": studies})
 
 
+def _group(request: HttpRequest) -> str:
+    group = request.GET.get("group", Participant.Origin.REAL)
+    if group not in analysis_page.ORIGINS:
+        raise Http404("unknown participant group")
+    return group
+
+
+def _page_context(request: HttpRequest, study: Study, group: str) -> dict:
+    page = analysis_page.analysis_page(study, group)
+    return {
+        "study": study,
+        "page": page,
+        "stats": page.progress,
+        "figures": page.inline_figures(),
+        "figure_titles": analysis_page.FIGURES,
+        "groups": analysis_page.ORIGINS,
+        "link": request.build_absolute_uri(f"/s/{study.token}/"),
+        "systems": study.systems.all(),
+        "generated_at": timezone.now(),
+    }
+
+
 @staff_member_required
 @require_GET
 def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """Progress, pilot tools, quality flags and the analysis of one participant group."""
     study = get_object_or_404(Study, pk=pk)
-    context = {
-        "study": study,
-        "stats": study_progress(study),
-        "link": request.build_absolute_uri(f"/s/{study.token}/"),
-        "systems": study.systems.all(),
-    }
-    if request.GET.get("report", "1") != "0":
-        context["report"] = reporting.study_report(study)
-    return render(request, "researcher/study.html", context)
+    return render(request, "researcher/study.html", _page_context(request, study, _group(request)))
+
+
+@staff_member_required
+@require_GET
+def report_download(request: HttpRequest, pk: int) -> HttpResponse:
+    """The analysis as one self-contained HTML file (inline CSS and SVG figures), for archiving."""
+    study = get_object_or_404(Study, pk=pk)
+    group = _group(request)
+    response = render(request, "researcher/report.html", _page_context(request, study, group))
+    suffix = "" if group == Participant.Origin.REAL else f"-{group}"
+    response["Content-Disposition"] = f'attachment; filename="{study.slug}{suffix}-report.html"'
+    return response
+
+
+@staff_member_required
+@require_GET
+def figure_download(request: HttpRequest, pk: int, name: str, fmt: str) -> HttpResponse:
+    """One figure of the analysis as PNG or SVG; 404 while it has no data."""
+    study = get_object_or_404(Study, pk=pk)
+    if name not in analysis_page.FIGURES or fmt not in analysis_page.FORMATS:
+        raise Http404("unknown figure")
+    group = _group(request)
+    fig = analysis_page.analysis_page(study, group, n_resamples=1000).figure(name)
+    if fig is None:
+        raise Http404("this figure has no data yet")
+    body = plots.to_png(fig) if fmt == "png" else plots.to_svg_file(fig)
+    response = HttpResponse(body, content_type=analysis_page.FORMATS[fmt])
+    response["Content-Disposition"] = f'attachment; filename="{study.slug}-{group}-{name}.{fmt}"'
+    return response
 
 
 @staff_member_required
