@@ -7,9 +7,9 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
-from studyapp import exports, services
+from studyapp import exports, launch, services
 from studyapp.models import (
     Catalog,
     Item,
@@ -80,9 +80,10 @@ class StudyAdmin(admin.ModelAdmin):
     filter_horizontal = ("systems",)
     inlines = [QuestionnaireItemInline]
     actions = ["copy_study", "export_judgements", "preview_as_participant", "delete_test_runs"]
-    readonly_fields = ("study_link", "token", "pilot_tools")
+    readonly_fields = ("study_link", "token", "pilot_tools", "launch_checklist")
     fieldsets = (
         (None, {"fields": ("title", "slug", "status", "study_link", "pilot_tools")}),
+        ("Launch checklist", {"fields": ("launch_checklist",)}),
         ("Texts", {"fields": ("consent_text", "instructions_text", "debrief_text")}),
         ("Systems and presentation", {"fields": ("catalog", "systems", "presentation_mode", "k", "seed")}),
         ("Tasks", {"fields": (
@@ -112,10 +113,52 @@ class StudyAdmin(admin.ModelAdmin):
             self.message_user(
                 request, "A study compares at least two systems; it was kept as a draft.", messages.ERROR
             )
+        elif study.status == Study.Status.OPEN and (not change or "status" in form.changed_data):
+            self._refuse_to_open_unless_ready(request, study)
+
+    def _refuse_to_open_unless_ready(self, request: HttpRequest, study: Study) -> None:
+        """Opening runs the launch checklist; a blocking failure keeps the study a draft."""
+        failures = launch.blocking_failures(launch.launch_checklist(study))
+        if failures:
+            Study.objects.filter(pk=study.pk).update(status=Study.Status.DRAFT)
+            problems = "; ".join(f"{c.name}: {c.detail}" for c in failures)
+            self.message_user(
+                request,
+                f"The study was kept as a draft; the launch checklist failed: {problems}",
+                messages.ERROR,
+            )
 
     @admin.display(description="participants")
     def participant_count(self, obj: Study) -> int:
         return obj.participants.counted().count()
+
+    @admin.display(description="checks")
+    def launch_checklist(self, obj: Study) -> str:
+        """Drafts show the full checklist (systems are loaded for real); open studies passed it to open."""
+        if obj.pk is None:
+            return "(save the study first; the checklist runs on saved drafts)"
+        if obj.status == Study.Status.OPEN:
+            estimate = launch.estimate_duration(obj)
+            return format_html("Open. Estimated duration per participant: {}.", str(estimate))
+        rows = format_html_join(
+            "",
+            '<tr class="{}"><td>{}</td><th scope="row">{}</th><td>{}</td></tr>',
+            (
+                (
+                    "ok" if c.ok else ("fail" if c.blocking else "advice"),
+                    "✔ ok" if c.ok else ("✘ fix" if c.blocking else "! advice"),
+                    c.name,
+                    c.detail,
+                )
+                for c in launch.launch_checklist(obj)
+            ),
+        )
+        return format_html(
+            '<table id="launch-checklist"><tbody>{}</tbody></table>'
+            '<div class="help">Setting the status to Open runs these checks again; any "fix" keeps the study '
+            "a draft.</div>",
+            rows,
+        )
 
     @admin.display(description="pilot")
     def pilot_tools(self, obj: Study) -> str:

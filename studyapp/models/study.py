@@ -11,6 +11,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from recommender.ranking import HISTORY_BLEND, WHISPERLITE, ZERO_SHOT
+from studyapp.models import default_texts
 from studyapp.models.catalog import Catalog
 
 
@@ -105,19 +106,21 @@ class Study(models.Model):
     token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
     consent_text = models.TextField(
-        default="I agree to take part in this study. My answers are stored anonymously."
+        default=default_texts.CONSENT,
+        help_text="Replace every [Placeholder]; the launch checklist refuses to open a study with one left.",
     )
-    instructions_text = models.TextField(
-        default="Type what you are looking for. You will see recommendations; rate how well each item matches."
+    instructions_text = models.TextField(default=default_texts.INSTRUCTIONS)
+    debrief_text = models.TextField(
+        default=default_texts.DEBRIEF,
+        help_text="Shown under a 'Thank you!' heading with the completion code.",
     )
-    debrief_text = models.TextField(default="Thank you! This study compares recommender systems.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     # Design (locked once a participant joins)
     catalog = models.ForeignKey(Catalog, on_delete=models.PROTECT, related_name="studies")
     systems = models.ManyToManyField(RankingSystem, related_name="studies")
     presentation_mode = models.CharField(max_length=20, choices=Mode.choices, default=Mode.SIDE_BY_SIDE)
-    k = models.PositiveSmallIntegerField(default=10, validators=[MinValueValidator(1), MaxValueValidator(50)])
+    k = models.PositiveSmallIntegerField(default=5, validators=[MinValueValidator(1), MaxValueValidator(50)])
     requests_per_participant = models.PositiveSmallIntegerField(default=3, validators=[MinValueValidator(1)])
     onboarding_picks = models.PositiveSmallIntegerField(default=3, validators=[MinValueValidator(3)])
     onboarding_grid_size = models.PositiveSmallIntegerField(default=24, validators=[MinValueValidator(6)])

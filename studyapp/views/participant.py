@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from studyapp import services
+from studyapp.launch import estimate_duration
 from studyapp.models import Participant, Request, Study
 from studyapp.services import StudyError
 from studyapp.tasks import requeue_if_stuck
@@ -95,6 +96,7 @@ def _render_phase(
     }
     phase = participant.phase
     if phase == Phase.CONSENT:
+        context["duration"] = estimate_duration(study)
         template = "study/consent.html"
     elif phase == Phase.ONBOARDING:
         picked = set(participant.picks.values_list("item_id", flat=True))
