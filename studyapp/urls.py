@@ -30,6 +30,7 @@ participant_urls = [
 urlpatterns = [
     path("", media.home, name="home"),
     path("healthz", media.healthz, name="healthz"),
+    path("favicon.ico", media.favicon, name="favicon"),
     path("s/<str:study_token>/", participant.join, name="join"),
     path("p/<str:token>/", include(participant_urls)),
     path("items/<int:pk>/image", media.item_image, name="item_image"),

@@ -1,4 +1,4 @@
-"""Item images, the landing page and a health check."""
+"""Item images, the landing page, the favicon and a health check."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import os
 from django.db import connection
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, render
+from django.templatetags.static import static
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
 
@@ -17,6 +18,13 @@ from studyapp.models import Item
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     return render(request, "home.html")
+
+
+@require_GET
+@cache_control(max_age=86400, public=True)
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico on every page (the admin links no icon): send them the SVG."""
+    return HttpResponseRedirect(static("favicon.svg"))
 
 
 @require_GET

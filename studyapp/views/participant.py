@@ -34,18 +34,21 @@ def _home(participant: Participant, anchor: str = "") -> HttpResponseRedirect:
 
 
 def _error(request: HttpRequest, participant: Participant, exc: StudyError) -> HttpResponse:
-    """A rejected action: a 4xx with the reason, as a fragment for htmx or a page with a way back.
+    """A rejected action: a 4xx with the reason, as a fragment for htmx or the current page again.
 
     The htmx fragment goes to the page's alert region rather than replacing the control that
     was clicked, so a refused rating leaves the rating buttons in place.
     """
-    context = {"message": exc.message, "participant": participant, "study": participant.study}
     if request.htmx:
+        context = {"message": exc.message, "participant": participant, "study": participant.study}
         response = render(request, "study/_error.html", context, status=exc.status)
         response["HX-Retarget"] = "#flash"
         response["HX-Reswap"] = "innerHTML"
         return response
-    return render(request, "study/error.html", context, status=exc.status)
+    # Without htmx: the participant's current page again, with the reason beside the action and
+    # the progress bar, rather than a bare error page they have to navigate back from.
+    participant.refresh_from_db()
+    return _render_phase(request, participant, {"error_message": exc.message}, status=exc.status)
 
 
 @require_GET
