@@ -318,6 +318,29 @@ def _sample_row(index: int, rng: random.Random) -> tuple[dict[str, str], Article
     return row, article, pattern
 
 
+# Redraws per item before accepting a repeated title. Each article type has 24 to 96 possible
+# titles and the default catalog needs about 19 per type, so a fresh title is always found there.
+_MAX_REDRAWS = 200
+
+
+def _distinct_row(
+    index: int, rng: random.Random, titles: set[str], looks: set[tuple[str, str]]
+) -> tuple[dict[str, str], ArticleType, str]:
+    """A row whose title is new, or failing that (very large catalogs) whose title+picture is new.
+
+    Two items with the same title and the same picture look like one item shown twice, which
+    participants read as a bug (and which makes "which list is better?" harder to answer).
+    """
+    fallback = None
+    for _ in range(_MAX_REDRAWS):
+        row, article, pattern = _sample_row(index, rng)
+        if row["title"] not in titles:
+            return row, article, pattern
+        if fallback is None and (row["title"], pattern) not in looks:
+            fallback = (row, article, pattern)
+    return fallback or (row, article, pattern)
+
+
 def write_sample_catalog(out_dir: str | os.PathLike[str], n_items: int = 240, seed: int = 0) -> Path:
     """Write ``catalog.csv`` (generic format) and ``images/*.png`` under ``out_dir``.
 
@@ -331,8 +354,12 @@ def write_sample_catalog(out_dir: str | os.PathLike[str], n_items: int = 240, se
     images.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     rows = []
+    titles: set[str] = set()
+    looks: set[tuple[str, str]] = set()
     for index in range(n_items):
-        row, article, pattern = _sample_row(index, rng)
+        row, article, pattern = _distinct_row(index, rng, titles, looks)
+        titles.add(row["title"])
+        looks.add((row["title"], pattern))
         picture = draw_item_image(row["title"], article.shape, COLOURS[row["baseColour"]], pattern)
         # compress_level=1: the flat pictures stay small and writing 240 of them stays fast.
         picture.save(out / row["image"], format="PNG", compress_level=1)

@@ -36,3 +36,25 @@
     });
   });
 })();
+
+// "Copy code" buttons next to completion codes: shown only when the Clipboard API exists (it needs a
+// secure context), so without it participants still see the code to select by hand.
+(function () {
+  "use strict";
+  function setup() {
+    if (!navigator.clipboard) return;
+    document.querySelectorAll("button.copy[data-copy]").forEach(function (button) {
+      button.hidden = false;
+      button.addEventListener("click", function () {
+        var code = document.getElementById(button.dataset.copy).textContent.trim();
+        var status = button.parentNode.querySelector(".copy-status");
+        navigator.clipboard.writeText(code).then(
+          function () { status.textContent = "Copied."; },
+          function () { status.textContent = "Could not copy: please select the code and copy it."; }
+        );
+      });
+    });
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", setup);
+  else setup();
+})();

@@ -69,3 +69,16 @@ def test_deterministic_per_seed_and_fast(tmp_path: Path) -> None:
 def test_rejects_negative_size(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         write_sample_catalog(tmp_path, n_items=-1)
+
+
+def test_no_two_items_share_a_title_and_picture(sample: Path) -> None:
+    """Identical title + picture looks like one item shown twice in a list."""
+    import hashlib
+
+    items = read_generic(sample).items
+    looks = Counter(
+        (i.title, hashlib.sha256((sample.parent / i.image_path).read_bytes()).hexdigest())  # type: ignore[operator]
+        for i in items
+    )
+    assert max(looks.values()) == 1
+    assert len({i.title for i in items}) == len(items)  # the default catalog even has distinct titles

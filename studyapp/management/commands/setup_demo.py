@@ -21,11 +21,33 @@ from studyapp import ranking_service
 from studyapp.management.commands.import_catalog import import_catalog
 from studyapp.models import Catalog, QuestionnaireItem, RankingSystem, Study
 
+# ResQue-style items (Pu, Chen & Hu 2011) worded for two lists shown side by side.
 RESQUE_ITEMS = [
-    "The items recommended to me matched my requests.",
-    "The recommendations took my personal taste into account.",
-    "I would use a shop that recommends items like this.",
+    "Overall, the items in the two lists matched my requests.",
+    "The better of the two lists took my personal taste into account.",
+    "It was easy to tell which of the two lists was better.",
+    "I would use a shop that recommends items like those in the better list.",
 ]
+
+DEMO_CONSENT = """\
+Who runs this study: this is a demonstration of the WhisperLite Study app, run by whoever set \
+it up on this computer. Nothing you enter here is used for research.
+
+Purpose: to show how a study compares recommender systems for fashion items described in \
+free text.
+
+What you will do: pick a few items you like, make one practice request and three real ones, \
+and rate how well the recommended items match each request; then answer four short questions.
+
+Pay: none (demo).
+
+Your data: ratings, requests, picked items and timings are stored in this app's database only.
+
+Taking part is voluntary; you may stop at any time."""
+
+DEMO_DEBRIEF = """\
+The two lists came from two different recommender systems, shown in a random, counterbalanced \
+order. One item per request was an attention check: an item that plainly does not match."""
 
 
 class Command(BaseCommand):
@@ -72,6 +94,12 @@ class Command(BaseCommand):
                 "status": Study.Status.OPEN,
                 "k": 5,
                 "requests_per_participant": 3,
+                # The demo shows every feature a newcomer might want in their own study.
+                "practice_request": True,
+                "attention_checks": True,
+                "ask_list_preference": True,
+                "consent_text": DEMO_CONSENT,
+                "debrief_text": DEMO_DEBRIEF,
                 "instructions_text": (
                     "Describe a fashion item you would like, e.g. 'casual shoes for the weekend'. "
                     "You will see two lists of suggestions. Rate how well each item fits what you asked for "
