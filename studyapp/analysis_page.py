@@ -24,7 +24,11 @@ FIGURES = {
     "minutes": "Time per participant",
 }
 FORMATS = {"png": "image/png", "svg": "image/svg+xml"}
-ORIGINS = {o.value: o.label for o in Participant.Origin}
+ORIGINS = {
+    Participant.Origin.REAL.value: "Participants",
+    Participant.Origin.PILOT.value: "Pilot runs",
+    Participant.Origin.SIMULATED.value: "Simulated participants",
+}
 
 
 @dataclass

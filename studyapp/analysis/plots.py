@@ -22,6 +22,7 @@ matplotlib.use("Agg")  # no display on servers; set before any backend is touche
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from .report import METRICS, StudyReport, metric_label  # noqa: E402
 
@@ -42,8 +43,9 @@ def _figure(width: float = 7.0, height: float = 3.6) -> Figure:
     return fig
 
 
-def _legend_below(ax, n: int) -> None:  # type: ignore[no-untyped-def]
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncols=min(n, 3), frameon=False)
+def _legend_below(fig: Figure, n: int) -> None:
+    # "outside" legends are laid out by the constrained layout engine: never over the axis labels.
+    fig.legend(loc="outside lower center", ncols=min(n, 3), frameon=False)
 
 
 def metric_bars_figure(report: StudyReport) -> Figure | None:
@@ -74,7 +76,7 @@ def metric_bars_figure(report: StudyReport) -> Figure | None:
         ax.set_ylabel("mean per request (0 to 1)")
         ax.set_xlabel("metric (error bars: 95% bootstrap confidence interval)")
         ax.set_title(f"Effectiveness per system, k = {report.k}")
-        _legend_below(ax, len(systems))
+        _legend_below(fig, len(systems))
     return fig
 
 
@@ -98,7 +100,7 @@ def position_bias_figure(report: StudyReport) -> Figure | None:
         ax.set_xlabel("displayed position (1 = top of the list)")
         ax.set_ylabel(f"mean label (0 to {report.scale.max - report.scale.min})")
         ax.set_title("Mean relevance label by displayed position")
-        _legend_below(ax, len(names))
+        _legend_below(fig, len(names))
     return fig
 
 
@@ -116,11 +118,12 @@ def progress_figure(joined: Sequence[datetime], finished: Sequence[datetime]) ->
                 linestyle="--", label="finished",
             )  # fmt: skip
         ax.set_ylim(0, len(joined) + 1)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("time (UTC)")
         ax.set_ylabel("participants (cumulative)")
         ax.set_title("Progress over time")
         fig.autofmt_xdate()
-        _legend_below(ax, 2)
+        _legend_below(fig, 2)
     return fig
 
 
@@ -134,11 +137,12 @@ def minutes_figure(minutes: Sequence[float]) -> Figure | None:
         fig = _figure(height=3.2)
         ax = fig.add_subplot()
         ax.hist(values, bins=min(20, max(1, len(values))), color=PALETTE[4], edgecolor="black", linewidth=0.5)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # whole participants
         ax.axvline(median, color=PALETTE[5], linestyle="--", label=f"median {median:.1f} min")
         ax.set_xlabel("minutes from consent to finish")
         ax.set_ylabel("participants")
         ax.set_title(f"Time per participant (n = {len(values)} finished)")
-        _legend_below(ax, 1)
+        _legend_below(fig, 1)
     return fig
 
 

@@ -23,7 +23,6 @@ from django.test import Client
 from studyapp import simulation
 from studyapp.models import Participant, QuestionnaireItem, Study
 from tests.studyapp.test_browser import (  # noqa: F401 - fixtures used by name
-    CHROMIUM,
     TIMEOUT_MS,
     _expect,
     allow_orm_beside_playwright,
@@ -45,7 +44,7 @@ FILLED_TEXTS = {
 
 
 @pytest.fixture
-def browse(chromium_browser, live_server, tmp_path: Path) -> Iterator[Callable]:  # type: ignore[no-untyped-def]
+def browse(chromium_browser, live_server, tmp_path: Path) -> Iterator[Callable]:  # type: ignore[no-untyped-def]  # noqa: F811
     """Open pages in fresh browser contexts; JS errors and unexpected 4xx/5xx fail the test.
 
     ``browse(path, staff=True)`` logs the context in as a staff user (session cookie).
@@ -72,9 +71,11 @@ def browse(chromium_browser, live_server, tmp_path: Path) -> Iterator[Callable]:
         page.on("pageerror", lambda exc: problems.append(f"JS error: {exc}"))
         page.on(
             "response",
-            lambda r: problems.append(f"HTTP {r.status} {r.request.method} {r.url}")
-            if r.status >= 400 and r.status not in allowed
-            else None,
+            lambda r: (
+                problems.append(f"HTTP {r.status} {r.request.method} {r.url}")
+                if r.status >= 400 and r.status not in allowed
+                else None
+            ),
         )
         if path:
             page.goto(path)
@@ -120,7 +121,9 @@ def full_study(study: Study) -> Study:
         title="WhisperLite fashion study", practice_request=True, attention_checks=True,
         ask_list_preference=True, requests_per_participant=1, **FILLED_TEXTS,
     )  # fmt: skip
-    QuestionnaireItem.objects.create(study=study, text="Overall, the items in the two lists matched my requests.")
+    QuestionnaireItem.objects.create(
+        study=study, text="Overall, the items in the two lists matched my requests."
+    )
     study.refresh_from_db()
     return study
 
@@ -161,7 +164,7 @@ def test_every_participant_page_has_no_serious_accessibility_violation(
     expect(page.get_by_role("heading", name="Practice request")).to_be_visible()
     page_check(page, "request-form", tmp_path)
     practice = make_request(page, "a light linen shirt for a beach wedding")
-    page_check(page, "lists", tmp_path)
+    page_check(page, "lists-practice", tmp_path)
     rate_everything(page, full_study, practice)
     page.get_by_role("button", name="Start the real requests").click()
     expect(page.get_by_role("heading", name="Request 1 of 1")).to_be_visible()
@@ -207,7 +210,9 @@ def test_researcher_previews_as_pilot_then_deletes_the_pilot_data(
 ) -> None:
     expect = _expect()
     Study.objects.filter(pk=full_study.pk).update(status=Study.Status.DRAFT, practice_request=False)
-    researcher = browse(f"/researcher/studies/{full_study.pk}/", staff=True, viewport={"width": 1280, "height": 900})
+    researcher = browse(
+        f"/researcher/studies/{full_study.pk}/", staff=True, viewport={"width": 1280, "height": 900}
+    )
     expect(researcher.get_by_role("heading", name="WhisperLite fashion study")).to_be_visible()
     with researcher.context.expect_page() as popup:
         researcher.get_by_role("button", name="Preview as participant").click()
@@ -234,6 +239,10 @@ def test_researcher_previews_as_pilot_then_deletes_the_pilot_data(
     expect(researcher.get_by_text("Deleted 1 pilot/simulated participant.")).to_be_visible()
     assert not Participant.objects.filter(study=full_study).exists()
 
+    docs = browse("/api/docs/", staff=True, viewport={"width": 1280, "height": 900})
+    expect(docs.locator(".swagger-ui .info .title")).to_contain_text("WhisperLite Study API")  # no CDN needed
+    shoot(docs, "api-docs", tmp_path)
+
 
 # --- Launch checklist -------------------------------------------------------------------------
 
@@ -243,7 +252,9 @@ def test_admin_shows_the_launch_checklist_and_keeps_an_unready_study_in_draft(
 ) -> None:
     expect = _expect()
     Study.objects.filter(pk=study.pk).update(status=Study.Status.DRAFT)  # default texts: placeholders
-    page = browse(f"/admin/studyapp/study/{study.pk}/change/", staff=True, viewport={"width": 1280, "height": 1000})
+    page = browse(
+        f"/admin/studyapp/study/{study.pk}/change/", staff=True, viewport={"width": 1280, "height": 1000}
+    )
     checklist = page.locator("#launch-checklist")
     expect(checklist).to_contain_text("Catalog imported")
     expect(checklist).to_contain_text("System loads: Zero-shot")
@@ -273,13 +284,15 @@ def test_analysis_page_shows_tables_figures_and_downloads_after_simulation(
     browse, full_study: Study, tmp_path: Path
 ) -> None:
     expect = _expect()
-    Study.objects.filter(pk=full_study.pk).update(requests_per_participant=2)
+    Study.objects.filter(pk=full_study.pk).update(requests_per_participant=2, practice_request=False)
     full_study.refresh_from_db()
-    simulation.simulate(full_study, 6, seed=3, careless=0.2, wait_seconds=120)
-    page = browse(f"/researcher/studies/{full_study.pk}/", staff=True, viewport={"width": 1280, "height": 900})
+    simulation.simulate(full_study, 4, seed=3, wait_seconds=120)
+    page = browse(
+        f"/researcher/studies/{full_study.pk}/", staff=True, viewport={"width": 1280, "height": 900}
+    )
     expect(page.locator("#metrics-empty")).to_contain_text("No finished requests from participants yet")
-    page.get_by_role("link", name="Simulated (bot)s").click()
-    expect(page.locator("#n-participants")).to_have_text("6")
+    page.get_by_role("link", name="Simulated participants").click()
+    expect(page.locator("#n-participants")).to_have_text("4")
     expect(page.locator("#n-analysed")).to_contain_text("requests")
     table = page.locator("#systems-table")
     expect(table.get_by_role("row")).to_have_count(3)  # header + two systems
@@ -288,8 +301,8 @@ def test_analysis_page_shows_tables_figures_and_downloads_after_simulation(
         expect(figure).to_be_visible()
         box = figure.bounding_box()
         assert box is not None and box["width"] > 300, name
-    expect(page.locator("#figure-metrics svg")).to_contain_text("Zero-shot (n = 12 requests)")
-    expect(page.locator("#quality tbody tr")).to_have_count(6)
+    expect(page.locator("#figure-metrics svg")).to_contain_text("Zero-shot (n = 8 requests)")
+    expect(page.locator("#quality tbody tr")).to_have_count(4)
     width = page.evaluate("() => [document.scrollingElement.scrollWidth, window.innerWidth]")
     assert width[0] <= width[1] + 1, f"the page runs off the screen: {width}"
     page_check(page, "researcher-analysis", tmp_path)
@@ -298,7 +311,7 @@ def test_analysis_page_shows_tables_figures_and_downloads_after_simulation(
     saved = tmp_path / "report.html"
     download.value.save_as(saved)
     html = saved.read_text()
-    assert "Simulated (bot)s" in html and html.count("<svg") == 4
+    assert "Simulated participants" in html and html.count("<svg") == 4
     with page.expect_download() as png:
         page.locator("#figure-metrics").get_by_role("link", name="PNG").click()
     assert png.value.suggested_filename.endswith("-simulated-metrics.png")
