@@ -199,7 +199,7 @@ def test_every_participant_page_has_no_serious_accessibility_violation(
     browse.allowed.add(403)
     Study.objects.filter(pk=full_study.pk).update(status=Study.Status.CLOSED)
     closed = browse(f"/s/{full_study.token}/")
-    check_accessible(closed, "closed")
+    page_check(closed, "closed", tmp_path)
 
 
 # --- Pilot mode -----------------------------------------------------------------------------

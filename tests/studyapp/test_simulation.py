@@ -13,9 +13,27 @@ from studyapp.models import Item, Judgement, Participant, QuestionnaireItem, Stu
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture
+def fresh_broker_pools() -> None:
+    """Fresh Celery/kombu connection pools for the eager (in-memory) broker.
+
+    test_celery_worker.py points the shared Celery app at Redis and force-closes pools when it
+    switches back; in a full run a pool closed there could be handed out again here
+    ("Acquire on closed pool"). Resetting kombu's registry and the app's pools avoids that.
+    """
+    from kombu import pools
+
+    from studyapp.celery import app
+
+    pools.reset()
+    app._after_fork()
+
+
 # The bots wait for rankings that run on commit (eagerly, in-process), so the flow tests need
 # real commits rather than a test transaction that is rolled back.
-flow = pytest.mark.django_db(transaction=True)
+def flow(test):  # type: ignore[no-untyped-def]
+    return pytest.mark.usefixtures("fresh_broker_pools")(pytest.mark.django_db(transaction=True)(test))
 
 
 def item(title: str, **attributes: str) -> Item:
