@@ -4,7 +4,7 @@
   no serious or critical violation is allowed.
 * Pilot mode, the launch checklist in the admin and the analysis page are driven as a
   researcher would: logged in, clicking the real buttons.
-* ``UPDATE_SCREENSHOTS=1`` writes every page to docs/screenshots/ (else to pytest's tmp dir).
+* ``UPDATE_SCREENSHOTS=1`` writes every page to docs/screenshots/.
 
 Rankings run eagerly inside the live server thread, as in tests/studyapp/test_browser.py,
 whose browser fixtures this module reuses.
@@ -101,7 +101,10 @@ def check_accessible(page, name: str) -> None:  # type: ignore[no-untyped-def]
 
 
 def shoot(page, name: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    folder = REPO / "docs" / "screenshots" if os.environ.get("UPDATE_SCREENSHOTS") == "1" else tmp_path
+    """Write docs/screenshots/NAME.png, only with UPDATE_SCREENSHOTS=1 (full-page PNGs cost CI time)."""
+    if os.environ.get("UPDATE_SCREENSHOTS") != "1":
+        return
+    folder = REPO / "docs" / "screenshots"
     folder.mkdir(parents=True, exist_ok=True)
     page.evaluate("() => Promise.all([...document.images].map(i => i.decode().catch(() => null)))")
     page.mouse.move(0, 0)
