@@ -1,0 +1,58 @@
+"""Server-drawn figures (matplotlib): nothing drawn without data, names and labels kept whole."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+from studyapp.analysis import plots
+from studyapp.analysis.metrics import GRADED_0_3
+from studyapp.analysis.report import build_report
+from tests.studyapp.test_analysis_report import side_by_side_rows
+
+LONG = "WhisperLite (demo checkpoint) <b>&</b> a name far longer than a legend box"
+
+
+def report(rows=None):  # type: ignore[no-untyped-def]
+    return build_report(
+        rows if rows is not None else side_by_side_rows(), GRADED_0_3, k=3, mode="sbs", n_resamples=100
+    )
+
+
+def test_no_figure_without_data() -> None:
+    empty = report([])
+    assert plots.metric_bars_figure(empty) is None
+    assert plots.position_bias_figure(empty) is None
+    assert plots.progress_figure([], []) is None
+    assert plots.minutes_figure([]) is None
+
+
+def test_metric_bars_keep_full_escaped_system_names_and_axis_labels() -> None:
+    rows = [r | {"system": LONG} if r["system"] == "X" else r for r in side_by_side_rows()]
+    svg = plots.to_svg(plots.metric_bars_figure(report(rows)), prefix="m")
+    assert svg.startswith("<svg")
+    assert "WhisperLite (demo checkpoint) &lt;b&gt;&amp;&lt;/b&gt; a name far longer than a legend box" in svg
+    assert "<b>" not in svg
+    for text in ("P@3", "nDCG@3", "MRR", "mean per request (0 to 1)", "95% bootstrap confidence interval"):
+        assert text in svg
+
+
+def test_inline_svgs_get_distinct_ids_and_downloads_are_real_files() -> None:
+    rep = report()
+    a = plots.to_svg(plots.metric_bars_figure(rep), prefix="a")
+    b = plots.to_svg(plots.position_bias_figure(rep), prefix="b")
+    ids_a, ids_b = set(re.findall(r'id="([^"]+)"', a)), set(re.findall(r'id="([^"]+)"', b))
+    assert ids_a and ids_b and not ids_a & ids_b
+    assert all(i.startswith("a-") for i in ids_a)
+    fig = plots.position_bias_figure(rep)
+    assert plots.to_png(fig).startswith(b"\x89PNG")
+    assert plots.to_svg_file(fig).startswith(b"<?xml")
+
+
+def test_progress_and_minutes_figures_label_their_axes() -> None:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    joined = [start + timedelta(minutes=m) for m in (0, 5, 9)]
+    svg = plots.to_svg(plots.progress_figure(joined, joined[:1]), prefix="p")
+    assert "participants (cumulative)" in svg and "joined" in svg and "finished" in svg
+    svg = plots.to_svg(plots.minutes_figure([4.0, 6.0, 11.0]), prefix="t")
+    assert "median 6.0 min" in svg and "minutes from consent to finish" in svg
