@@ -334,7 +334,7 @@ def report_to_text(report: StudyReport) -> str:
         "",
         f"Mode: {r.mode}; k = {r.k}; scale {sc.min}-{sc.max} (relevant >= {sc.relevant_threshold}); seed {r.seed}",
         f"Participants: {r.n_participants}; requests: {r.n_requests}; judgements: {r.n_judgements} "
-        f"(can't judge: {r.n_cant_judge}); excluded rows: practice {r.n_excluded_practice}, "
+        f"(can't judge: {r.n_cant_judge}); excluded judgements: practice {r.n_excluded_practice}, "
         f"attention checks {r.n_excluded_attention}",
         "",
         "## Per-system metrics (mean [95% bootstrap CI])",
