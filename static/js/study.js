@@ -90,7 +90,7 @@
     }).then(function (response) {
       return response.text().then(function (html) {
         if (response.ok) { saved(form, seq, html); return; }
-        var reason = fragment(html).textContent.trim() || "the server refused it: " + response.status;
+        var reason = fragment(html).textContent.trim().slice(0, 200) || "the server answered " + response.status;
         failed(form, seq, reason);
       });
     }, function () {
@@ -129,12 +129,18 @@
       rate(form, button.value);
       return;
     }
-    // "Next" waits for the saves still on their way, so it never finds an item unrated.
+    // Any other form ("Next", "which list is better?") leaves the page: it waits for the
+    // ratings still queued, so none is lost and "Next" never finds an item unrated.
     var waiting = pending();
-    if (form.classList.contains("actions") && waiting.length) {
+    if (waiting.length) {
       ev.preventDefault();
-      Promise.all(waiting).then(function () { form.submit(); });
+      var submitter = ev.submitter && ev.submitter.form === form ? ev.submitter : undefined;
+      Promise.all(waiting).then(function () { form.requestSubmit(submitter); });
     }
+  });
+
+  window.addEventListener("beforeunload", function (ev) {
+    if (pending().length) { ev.preventDefault(); ev.returnValue = ""; }  // ratings still queued
   });
 
   document.addEventListener("keydown", function (ev) {

@@ -329,14 +329,18 @@ def test_fast_keyboard_ratings_land_on_the_item_focused_at_each_key_whatever_the
     expect(page.locator(f"#rating-{slots[0]} button[value='3']")).to_have_attribute("aria-pressed", "true")
     assert label_of(slots[0]) == 3
     page.unroute("**/judge/")
-    cdp.send(
-        "Network.emulateNetworkConditions",
-        {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
-    )
-    rate(page, slots[0], "2")  # rating it again stores it and clears the warning
+    rate(page, slots[0], "2")  # rating it again (still at 250 ms latency) stores it and clears the warning
     expect(page.locator("#flash")).to_have_text("")
     expect(page.locator(f"#slot-{slots[0]}.save-failed")).to_have_count(0)
     assert label_of(slots[0]) == 2
+
+    # "Next" pressed while a rating is still on its way waits for it instead of being refused.
+    page.locator(f"#slot-{slots[1]}").focus()
+    page.keyboard.press("3")
+    page.locator("#next").click()
+    expect(page.get_by_role("heading", name="Request 2 of 2")).to_be_visible()
+    assert label_of(slots[1]) == 3
+    assert Request.objects.get(pk=request.pk).completed_at is not None
 
 
 def test_interleaved_mode_shows_one_list_of_k_items_each_credited_to_a_team(open_page, study: Study) -> None:
