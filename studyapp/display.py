@@ -16,8 +16,9 @@ def plan_slots(
     """The displayed slots for a request (pure: no writes).
 
     Side by side uses the counterbalanced Latin-square order of systems over participants'
-    conditions (assigned when they start the tasks) and requests (so each system appears on each side equally often); the other modes are
-    seeded by the request's own seed, which is stored with it.
+    conditions (assigned when they start the tasks) and requests, so each system appears on
+    each side equally often; the other modes are seeded by the request's own seed, which is
+    stored with it.
     """
     study = request.participant.study
     by_key = {str(system.pk): ranked.item_ids for system, ranked in rankings.items()}

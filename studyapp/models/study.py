@@ -163,8 +163,7 @@ class Study(models.Model):
             raise ValidationError(
                 {
                     "ask_list_preference": "'Which list is better?' needs side-by-side lists; "
-                    f"{Mode(self.presentation_mode).label.split(' (')[0].lower()} shows one list. "
-                    "Untick it or choose side by side."
+                    "interleaved and pooled studies show one list. Untick it or choose side by side."
                 }
             )
         if self.pk and self.is_locked():
