@@ -99,6 +99,16 @@ def _explanations(page: AnalysisPage) -> dict[str, str]:
             "Paired comparisons need at least two requests where both systems have a value; "
             "confidence intervals and p-values appear as requests come in."
         )
+    preferences = page.report.preferences
+    if preferences is not None and preferences.n_answers == 0:
+        reasons["preferences"] = (
+            f'No answers to "which list is better?" from {who} yet. It is asked after each side-by-side '
+            "request; an answer counts once its request is finished."
+        )
+    if page.report.balance and not any(b.n_started for b in page.report.balance):
+        reasons["balance"] = (
+            f"No {who} have started the tasks yet; a condition is assigned when the tasks start."
+        )
     return reasons
 
 

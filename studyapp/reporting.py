@@ -1,66 +1,58 @@
-"""Bridge from the database to the pure analysis package: rows in, report out."""
+"""Bridge from the database to the pure analysis package: typed records in, report out."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import Any, TypeVar
 
-from studyapp import exports
-from studyapp.analysis.metrics import Scale
+from studyapp.analysis.balance import ConditionBalance, condition_balance
+from studyapp.analysis.records import JudgementRecord, ParticipantRecord, PreferenceRecord
 from studyapp.analysis.report import StudyReport, build_report, report_to_dict
+from studyapp.design import Origin
 from studyapp.models import Participant, Study
+from studyapp.records import judgement_records, participant_records, preference_records
+
+AnswerRecord = TypeVar("AnswerRecord", JudgementRecord, PreferenceRecord)
 
 
-def _origin(row: dict[str, Any]) -> str:
-    if row["is_pilot"]:
-        return Participant.Origin.PILOT
-    return Participant.Origin.SIMULATED if row["is_simulated"] else Participant.Origin.REAL
+def accepted(records: Iterable[AnswerRecord], origin: str = Origin.REAL) -> Iterator[AnswerRecord]:
+    """Only what the study accepted is analysed, one participant group at a time.
 
-
-def analysis_rows(study: Study, origin: str = Participant.Origin.REAL) -> Iterator[dict[str, Any]]:
-    """Judgement rows in the analysis package's format.
-
-    Only what the study accepted is analysed: requests the participant finished ("next"
-    after rating every item) of participants who were not screened out. Partly rated lists of
-    drop-outs and the answers of screened-out participants stay in the CSV export.
-
-    Agreement units are (request text, item): relevance depends on the request, so two
-    participants' labels of one item only count as overlap when they judged it for the same
-    (normalised) request, as in studies with researcher-set prompts.
+    That is, requests the participant finished ("next" after rating every item) of
+    participants who were not screened out, from one group: real participants by default;
+    pilot runs and simulated participants are never mixed with real data. Partly rated lists
+    of drop-outs, the answers of screened-out participants and the test runs stay in the CSV
+    exports (``is_pilot``, ``is_simulated``).
     """
-    for row in exports.judgement_rows(study):
-        if not row["request_completed_at"] or row["participant_phase"] == Participant.Phase.SCREENED_OUT:
+    for r in records:
+        if r.origin != origin:
             continue
-        if _origin(row) != origin:  # pilot and simulated runs are never mixed with real data
-            continue
-        yield {
-            "participant_id": row["participant_id"],
-            "request_id": row["request_id"],
-            "judgement_id": row["judgement_id"],
-            "system": row["system"],
-            "team": row["system"],
-            "system_rank": row["system_rank"] or None,
-            "displayed_position": row["displayed_position"],
-            "item_id": row["item_id"],
-            "unit_id": f"{row['request_text'].casefold()}|{row['item_id']}",
-            "label": None if row["label"] == "" else int(row["label"]),
-            "is_attention_check": bool(row["is_attention_check"]),
-            "is_practice": bool(row["is_practice"]),
-        }
+        if r.request_completed_at is not None and r.participant_phase != Participant.Phase.SCREENED_OUT:
+            yield r
 
 
-def analysis_scale(study: Study) -> Scale:
-    spec = study.scale
-    return Scale(min=min(spec.values), max=max(spec.values), relevant_threshold=spec.relevant_threshold)
+def _of_origin(records: Iterable[ParticipantRecord], origin: str) -> Iterator[ParticipantRecord]:
+    return (r for r in records if r.origin == origin)
 
 
-def build_study_report(
-    study: Study, n_resamples: int = 2000, origin: str = Participant.Origin.REAL
-) -> StudyReport:
-    """The analysis of one group of participants: real ones (default), or the simulated ones."""
+def study_balance(study: Study, origin: str = Origin.REAL) -> list[ConditionBalance]:
+    """Participants of one group per Latin-square condition (side by side only; the other
+    modes use none). Each group draws its conditions from its own sequence
+    (:func:`studyapp.services.do_finish_instructions`), so test runs never take real ones."""
+    if study.mode != Study.Mode.SIDE_BY_SIDE:
+        return []
+    # The same keys, in the same order, that display.plan_slots passes to counterbalanced_order.
+    systems = {str(s.pk): s.name for s in study.systems.order_by("pk")}
+    return condition_balance(_of_origin(participant_records(study), origin), systems, study.seed)
+
+
+def build_study_report(study: Study, n_resamples: int = 2000, origin: str = Origin.REAL) -> StudyReport:
+    """The analysis of one group of participants: real ones (default), pilot or simulated."""
     return build_report(
-        analysis_rows(study, origin), analysis_scale(study), study.k, study.presentation_mode, seed=study.seed,
+        accepted(judgement_records(study), origin), study.scale, study.k, study.mode, seed=study.seed,
         n_resamples=n_resamples, agreement_resamples=min(n_resamples, 1000),
+        preferences=accepted(preference_records(study), origin) if study.asks_list_preference else None,
+        balance=study_balance(study, origin),
     )  # fmt: skip
 
 

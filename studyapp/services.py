@@ -60,6 +60,10 @@ def do_join_study(
         Participant.objects.filter(study=study, external_id=external_id).first() if external_id else None
     )
     if existing is not None:
+        if existing.phase == Phase.DECLINED and existing.token != remembered_token:
+            raise StudyError(
+                "You declined to take part in this study, so it cannot be started again.", status=409
+            )
         if existing.token == remembered_token or (session_id and session_id == existing.external_session_id):
             return existing
         raise StudyError(
@@ -114,9 +118,10 @@ def delete_test_runs(study: Study) -> int:
 def do_consent(participant: Participant, agreed: bool) -> None:
     """Record consent (moves on to onboarding) or its refusal.
 
-    A refusal ends the session and erases what joining stored (platform ids, browser), so
-    the decline page's "nothing about you was stored" is true. Conditional on the phase, so
-    a resubmitted or raced consent form changes nothing.
+    A refusal ends the session and erases what joining stored (platform study and session
+    ids, browser) except the crowd id itself: that is kept, as the record that this id
+    declined, so the same id cannot start the study again (crowd-platform convention).
+    Conditional on the phase, so a resubmitted or raced consent form changes nothing.
     """
     now = timezone.now()
     pending = Participant.objects.filter(pk=participant.pk, phase=Phase.CONSENT)
@@ -124,8 +129,7 @@ def do_consent(participant: Participant, agreed: bool) -> None:
         pending.update(consented_at=now, phase=Phase.ONBOARDING)
     else:
         pending.update(
-            phase=Phase.DECLINED, finished_at=now, external_id="", external_study_id="",
-            external_session_id="", user_agent="",
+            phase=Phase.DECLINED, finished_at=now, external_study_id="", external_session_id="", user_agent="",
         )  # fmt: skip
     participant.refresh_from_db()
 
@@ -173,8 +177,22 @@ def do_finish_onboarding(participant: Participant) -> None:
 
 
 def do_finish_instructions(participant: Participant) -> None:
+    """Start the tasks, and assign the counterbalancing condition now.
+
+    Conditions are handed out in the order participants start the tasks (1, 2, ...), not in
+    the order they opened the link: visits abandoned at consent or onboarding take none, so
+    they cannot unbalance the Latin square. The study row lock keeps conditions dense.
+    Each origin has its own sequence: pilot and simulated participants run the same Latin
+    square among themselves but never take (or leave gaps in) the real participants' conditions.
+    """
     next_phase = Phase.PRACTICE if participant.study.practice_request else Phase.TASKS
-    Participant.objects.filter(pk=participant.pk, phase=Phase.INSTRUCTIONS).update(phase=next_phase)
+    with transaction.atomic():
+        Study.objects.select_for_update().get(pk=participant.study_id)
+        same_group = Participant.objects.filter(study_id=participant.study_id, origin=participant.origin)
+        last = same_group.aggregate(c=Max("condition"))["c"] or 0
+        Participant.objects.filter(pk=participant.pk, phase=Phase.INSTRUCTIONS).update(
+            phase=next_phase, condition=last + 1
+        )
     participant.refresh_from_db()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
+from studyapp.design import Origin
 from studyapp.models.catalog import Item
 from studyapp.models.study import RankingSystem, Study, new_token
 
@@ -25,9 +26,10 @@ class Participant(models.Model):
     """One person taking one study. Their personal URL token is their only credential."""
 
     class Origin(models.TextChoices):
-        REAL = "real", "Participant"
-        PILOT = "pilot", "Pilot (researcher preview)"
-        SIMULATED = "simulated", "Simulated (bot)"
+        # Values from studyapp.design.Origin, which the typed records and the analysis use.
+        REAL = Origin.REAL.value, "Participant"
+        PILOT = Origin.PILOT.value, "Pilot (researcher preview)"
+        SIMULATED = Origin.SIMULATED.value, "Simulated (bot)"
 
     class Phase(models.TextChoices):
         CONSENT = "consent", "Consent"
@@ -42,7 +44,14 @@ class Participant(models.Model):
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="participants")
     token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
-    number = models.PositiveIntegerField(help_text="Order of arrival in the study; drives counterbalancing.")
+    number = models.PositiveIntegerField(help_text="Order of arrival in the study.")
+    condition = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Latin-square position (1, 2, ...) assigned when the participant starts the tasks; "
+        "drives counterbalancing. Empty for visits that never reached the tasks.",
+    )
     external_id = models.CharField(
         max_length=100, blank=True, help_text="Crowd platform id, e.g. PROLIFIC_PID."
     )
@@ -72,6 +81,10 @@ class Participant(models.Model):
                 name="participant_unique_external_id",
             ),
             models.UniqueConstraint(fields=["study", "number"], name="participant_unique_number"),
+            # One Latin-square sequence per origin: test runs never take real participants' conditions.
+            models.UniqueConstraint(
+                fields=["study", "origin", "condition"], name="participant_unique_condition_per_origin"
+            ),
         ]
         indexes = [models.Index(fields=["study", "phase"], name="participant_progress_idx")]
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import UTC, datetime, timedelta
 
 from studyapp.analysis import plots
-from studyapp.analysis.metrics import GRADED_0_3
+from studyapp.analysis.records import Credit
 from studyapp.analysis.report import build_report
+from studyapp.design import GRADED4, Mode
 from tests.studyapp.test_analysis_report import side_by_side_rows
 
 LONG = "WhisperLite (demo checkpoint) <b>&</b> a name far longer than a legend box"
@@ -15,7 +17,11 @@ LONG = "WhisperLite (demo checkpoint) <b>&</b> a name far longer than a legend b
 
 def report(rows=None):  # type: ignore[no-untyped-def]
     return build_report(
-        rows if rows is not None else side_by_side_rows(), GRADED_0_3, k=3, mode="sbs", n_resamples=100
+        rows if rows is not None else side_by_side_rows(),
+        GRADED4,
+        k=3,
+        mode=Mode.SIDE_BY_SIDE,
+        n_resamples=100,
     )
 
 
@@ -28,7 +34,12 @@ def test_no_figure_without_data() -> None:
 
 
 def test_metric_bars_keep_full_escaped_system_names_and_axis_labels() -> None:
-    rows = [r | {"system": LONG} if r["system"] == "X" else r for r in side_by_side_rows()]
+    rows = [
+        dataclasses.replace(r, credits=(Credit(LONG, r.credits[0].rank),))
+        if r.credits and r.credits[0].system == "X"
+        else r
+        for r in side_by_side_rows()
+    ]
     svg = plots.to_svg(plots.metric_bars_figure(report(rows)), prefix="m")
     assert svg.startswith("<svg")
     assert "WhisperLite (demo checkpoint) &lt;b&gt;&amp;&lt;/b&gt; a name far longer than a legend box" in svg

@@ -152,3 +152,26 @@ def test_admin_change_form_offers_the_pilot_buttons(study: Study, admin_client: 
     page = admin_client.get(f"/admin/studyapp/study/{study.pk}/change/").content.decode()
     assert f'formaction="/researcher/studies/{study.pk}/preview/"' in page
     assert f'formaction="/researcher/studies/{study.pk}/test-runs/delete/"' in page
+
+
+def test_test_runs_never_take_the_real_participants_conditions(study: Study, admin_client: Client) -> None:
+    """Each origin numbers its own Latin-square conditions, so a pilot or a bot starting the tasks
+    first leaves real participants' conditions dense from 1 and the real balance table untouched."""
+    pilot = start_pilot(admin_client, study)
+    advance_to_tasks(admin_client, pilot)
+    simulated = services.do_join_test_run(study, Participant.Origin.SIMULATED)
+    advance_to_tasks(Client(), simulated)
+    reals = [ParticipantFactory(study=study, number=n) for n in (3, 4)]
+    for real in reals:
+        advance_to_tasks(Client(), real)
+    assert [p.condition for p in (pilot, simulated, *reals)] == [1, 1, 1, 2]
+
+    real_balance = reporting.study_balance(study)
+    assert [(b.condition, b.n_started) for b in real_balance] == [(0, 1), (1, 1)]
+    pilot_balance = reporting.study_balance(study, Participant.Origin.PILOT)
+    assert sum(b.n_started for b in pilot_balance) == 1
+
+    services.delete_test_runs(study)  # deleting the test runs leaves no gap in the real sequence
+    late = ParticipantFactory(study=study, number=5)
+    advance_to_tasks(Client(), late)
+    assert late.condition == 3

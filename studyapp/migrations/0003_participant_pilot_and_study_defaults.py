@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('studyapp', '0001_initial'),
+        ('studyapp', '0002_participant_condition_assigned_at_task_start'),
     ]
 
     operations = [
@@ -35,5 +35,13 @@ class Migration(migrations.Migration):
             model_name='study',
             name='k',
             field=models.PositiveSmallIntegerField(default=5, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(50)]),
+        ),        # Conditions are numbered per origin, so pilot and simulated runs never take real ones.
+        migrations.RemoveConstraint(
+            model_name='participant',
+            name='participant_unique_condition',
+        ),
+        migrations.AddConstraint(
+            model_name='participant',
+            constraint=models.UniqueConstraint(fields=('study', 'origin', 'condition'), name='participant_unique_condition_per_origin'),
         ),
     ]
