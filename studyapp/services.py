@@ -89,9 +89,11 @@ def do_join_study(
 def do_join_test_run(study: Study, origin: str, user_agent: str = "") -> Participant:
     """Create a pilot (researcher preview) or simulated participant, whatever the study's status.
 
-    They take the next arrival number, so they run the same counterbalanced design a real
-    participant would; they never lock the design (:meth:`Study.is_locked`) and the analysis
-    leaves them out (``Participant.objects.counted()``).
+    They take the next arrival number and, when they start the tasks, a counterbalancing
+    condition from their own origin's sequence (:func:`do_finish_instructions`), so they run the
+    same design a real participant would without taking a real participant's condition; they
+    never lock the design (:meth:`Study.is_locked`) and the analysis leaves them out
+    (``reporting.accepted``, ``Participant.objects.counted()``).
     """
     if origin not in (Participant.Origin.PILOT, Participant.Origin.SIMULATED):
         raise ValueError(f"not a test-run origin: {origin!r}")

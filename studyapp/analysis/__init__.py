@@ -5,7 +5,8 @@ Modules: :mod:`.metrics` (per-request P@k, nDCG@k, RR on condensed lists),
 :mod:`.stats` (bootstrap CIs, Wilcoxon, sign test), :mod:`.agreement` (Krippendorff's alpha),
 :mod:`.position` (position-bias table), :mod:`.preference` ("which list is better?" shares and
 tests), :mod:`.balance` (counterbalancing achieved), :mod:`.report` (end-to-end report) and
-:mod:`.plots` (inline SVG charts). Modes and scales come from :mod:`studyapp.design`.
+:mod:`.plots` (matplotlib figures, inline SVG or PNG/SVG files). Modes, scales and
+participant origins come from :mod:`studyapp.design`.
 """
 
 from __future__ import annotations
