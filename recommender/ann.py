@@ -8,11 +8,13 @@ structure per item matrix serves them all:
 
 * :class:`ExactSearch`: one torch mat-mul over every row. Exact, no build, and fast enough
   below :data:`ANN_MIN_ITEMS` rows (docs/benchmarks.md, "Large catalogs").
-* :class:`IvfSearch`: a FAISS ``IndexIVFFlat`` (inner product, full vectors in the lists, so
-  the scores it returns are exact; only *which* rows are visited is approximate). Built once
-  per catalog version, encoder and item space, saved atomically beside the embedding cache
-  and opened with ``IO_FLAG_MMAP``: worker processes share the page cache instead of each
-  holding a private copy.
+* :class:`IvfSearch`: a FAISS inverted-file index (inner product). Its lists hold 8-bit
+  scalar-quantised rows (a quarter of the bytes to scan per query), and the top
+  :data:`RESCORE_CANDIDATES` are re-scored exactly from the float32 matrix, so the scores
+  it returns are exact; only *which* rows are visited is approximate. Built once per
+  catalog version, encoder and item space, saved atomically beside the embedding cache and
+  opened with ``IO_FLAG_MMAP``; with the matrix itself memory-mapped (:func:`open_matrix`),
+  worker processes share the page cache instead of each holding a private copy.
 
 :func:`open_search` picks between them by size; :func:`search_and_rescore` is the path for a
 ranker whose final score is not the index's inner product (it re-scores the top candidates).
@@ -48,6 +50,13 @@ KMEANS_ITERATIONS = 10
 
 #: Extra rows fetched from the IVF index so ties at the k-th place break on the lower row.
 TIE_MARGIN = 16
+
+#: Candidates an 8-bit index returns per query for the exact re-score. 50 lost no recall
+#: against float32 lists at any nprobe on the 100k-item catalog (docs/benchmarks.md).
+RESCORE_CANDIDATES = 50
+
+#: Codec of the IVF lists: 8-bit scalar quantisation scans a quarter of the bytes of float32.
+DEFAULT_CODEC = "sq8"
 
 #: Rows scored per query when a ranker re-scores candidates with its own function.
 DEFAULT_CANDIDATES = 200
@@ -136,12 +145,12 @@ def default_nlist(n_items: int) -> int:
 
 
 def default_nprobe(nlist: int) -> int:
-    """Cells scanned per query: 6 % of them, at least 32 (all of them for tiny indexes).
+    """Cells scanned per query: 12 % of them, at least 32 (all of them for tiny indexes).
 
-    Scanning about 6-7 % of a 200k-item catalog's cells reached recall@10 >= 0.99 for
-    request and history-blend queries; fewer cells (3.5 %) gave 0.97 (measured).
+    Measured with request and history-blend queries (docs/benchmarks.md): scanning ~10 % of
+    the cells gave recall@10 0.984 at 100k and 1M items, ~15 % gave 0.99; 6 % gave 0.97.
     """
-    return min(nlist, max(32, math.ceil(0.06 * nlist)))
+    return min(nlist, max(32, math.ceil(0.12 * nlist)))
 
 
 class IvfSearch:
@@ -154,7 +163,9 @@ class IvfSearch:
 
     exact = False
 
-    def __init__(self, index, nprobe: int | None = None) -> None:  # type: ignore[no-untyped-def]
+    def __init__(  # type: ignore[no-untyped-def]
+        self, index, nprobe: int | None = None, vectors: np.ndarray | None = None
+    ) -> None:
         import faiss
 
         self._faiss = faiss
@@ -163,6 +174,13 @@ class IvfSearch:
         self.n_items = int(self.index.ntotal)
         self.dim = int(self.index.d)
         self.nprobe = int(nprobe or default_nprobe(int(self.index.nlist)))
+        # An 8-bit index scores approximately; the exact matrix re-scores its candidates.
+        self.codec = "flat" if int(self.index.code_size) == 4 * self.dim else "sq8"  # float32 rows or 8-bit
+        if self.codec != "flat" and vectors is None:
+            raise ValueError("an 8-bit IVF index needs the item matrix (vectors=) to re-score exactly")
+        if vectors is not None and vectors.shape != (self.n_items, self.dim):
+            raise ValueError(f"item matrix is {vectors.shape}, index holds ({self.n_items}, {self.dim})")
+        self.vectors = vectors
 
     @classmethod
     def build(
@@ -173,31 +191,40 @@ class IvfSearch:
         nprobe: int | None = None,
         train_size: int = 100_000,
         seed: int = 0,
+        codec: str = DEFAULT_CODEC,
     ) -> IvfSearch:
         """Train k-means on a seeded sample of at most ``train_size`` rows, then add every row.
 
         Row ``i`` of ``vectors`` gets id ``i``. Vectors should be L2-normalised (or, for a
         trained item tower, whatever the ranker scores with: the index stores them as given).
+        ``codec`` ``"sq8"`` stores 8 bits per dimension (a quarter of the bytes to scan) and
+        re-scores the candidates exactly from ``vectors``; ``"flat"`` stores float32 rows.
         """
         import faiss
 
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         n, dim = vectors.shape
         nlist = nlist or default_nlist(n)
         quantizer = faiss.IndexFlatIP(dim)
-        index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        if codec == "flat":
+            index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        elif codec == "sq8":
+            index = faiss.IndexIVFScalarQuantizer(
+                quantizer, dim, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
+            )
+        else:
+            raise ValueError(f"unknown codec {codec!r}: use 'sq8' or 'flat'")
         index.cp.seed = seed
         index.cp.niter = KMEANS_ITERATIONS
         sample = vectors
         if n > train_size:
             rows = np.sort(np.random.default_rng(seed).choice(n, train_size, replace=False))
             sample = vectors[rows]
-        index.train(sample)
+        index.train(np.ascontiguousarray(sample, dtype=np.float32))
         step = 100_000  # add in slices so a memmapped input is never copied whole
         for start in range(0, n, step):
-            block = np.ascontiguousarray(vectors[start : start + step])
+            block = np.ascontiguousarray(vectors[start : start + step], dtype=np.float32)
             index.add_with_ids(block, np.arange(start, start + len(block), dtype=np.int64))
-        return cls(index, nprobe)
+        return cls(index, nprobe, vectors)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the index atomically (temp file in the same folder + rename), readable by all."""
@@ -215,12 +242,22 @@ class IvfSearch:
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], *, mmap: bool = True, nprobe: int | None = None) -> IvfSearch:
-        """Open a saved index; with ``mmap`` its lists stay in the shared page cache."""
+    def load(
+        cls,
+        path: str | os.PathLike[str],
+        vectors: np.ndarray | None = None,
+        *,
+        mmap: bool = True,
+        nprobe: int | None = None,
+    ) -> IvfSearch:
+        """Open a saved index; with ``mmap`` its lists stay in the shared page cache.
+
+        ``vectors`` (ideally a memmap from :func:`open_matrix`) is required for an 8-bit index.
+        """
         import faiss
 
         flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY if mmap else 0
-        return cls(faiss.read_index(str(path), flags), nprobe)
+        return cls(faiss.read_index(str(path), flags), nprobe, vectors)
 
     def search(
         self, queries: np.ndarray, k: int, exclude_rows: np.ndarray | None = None
@@ -235,12 +272,26 @@ class IvfSearch:
             selector = faiss.IDSelectorNot(blocked)
             params.sel = selector
         # A few extra results so that exact ties at the k-th place (duplicate items have
-        # identical vectors) resolve to the lower row, as in ExactSearch, not FAISS heap order.
-        scores, rows = self.index.search(queries, k + TIE_MARGIN, params=params)
+        # identical vectors) resolve to the lower row, as in ExactSearch, not FAISS heap order;
+        # an 8-bit index returns more, re-scored exactly, so its approximation never shows.
+        fetch = k + TIE_MARGIN if self.codec == "flat" else max(k + TIE_MARGIN, RESCORE_CANDIDATES)
+        scores, rows = self.index.search(queries, fetch, params=params)
+        if self.codec != "flat":
+            scores = self._rescore(queries, rows)
         scores = scores.astype(np.float32)
         scores[rows < 0] = -np.inf
         order = np.lexsort((np.where(rows < 0, np.iinfo(np.int64).max, rows), -scores), axis=-1)[:, :k]
         return np.take_along_axis(scores, order, 1), np.take_along_axis(rows, order, 1).astype(np.int64)
+
+    def _rescore(self, queries: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Exact inner products of each query with its candidate rows (B, C)."""
+        assert self.vectors is not None
+        scores = np.full(rows.shape, -np.inf, dtype=np.float32)
+        for b, found in enumerate(rows):
+            valid = found >= 0
+            # Sorted rows read the memmap in file order; gathering C rows costs microseconds.
+            scores[b, valid] = np.asarray(self.vectors[found[valid]], dtype=np.float32) @ queries[b]
+        return scores
 
 
 def open_search(
@@ -271,15 +322,15 @@ def open_search(
         log.info("building the IVF index for %d items at %s", n_items, path)
         IvfSearch.build(vectors, nprobe=nprobe).save(path)
     # Reload the saved file so this process, too, maps the shared copy instead of holding its own.
-    return IvfSearch.load(path, nprobe=nprobe)
+    return IvfSearch.load(path, vectors, nprobe=nprobe)
 
 
 def _load_valid(path: Path, vectors: np.ndarray, nprobe: int | None) -> IvfSearch | None:
     if not path.exists():
         return None
     try:
-        search = IvfSearch.load(path, nprobe=nprobe)
-    except RuntimeError as exc:  # FAISS raises RuntimeError on a truncated or foreign file
+        search = IvfSearch.load(path, vectors, nprobe=nprobe)
+    except (RuntimeError, ValueError) as exc:  # FAISS raises RuntimeError on a truncated or foreign file
         log.warning("IVF index %s is unreadable (%s); rebuilding", path, exc)
         return None
     if (search.n_items, search.dim) != vectors.shape or not _spot_check(search, vectors):

@@ -142,9 +142,10 @@ _CHILD = textwrap.dedent(
         kib = lambda s: int(s.split()[0])
         return {"rss": kib(status["VmRSS"]), "anon": kib(status["RssAnon"]), "pss": kib(rollup["Pss"])}
 
-    path, mmap, n_queries, nprobe = sys.argv[1], sys.argv[2] == "1", int(sys.argv[3]), int(sys.argv[4])
+    path, mmap, n_queries, nprobe, matrix = sys.argv[1], sys.argv[2] == "1", int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
     before = mem()
-    search = IvfSearch.load(path, mmap=mmap, nprobe=nprobe or None)
+    vectors = np.load(matrix, mmap_mode="r") if matrix else None
+    search = IvfSearch.load(path, vectors, mmap=mmap, nprobe=nprobe or None)
     rng = np.random.default_rng(1)
     queries = rng.standard_normal((n_queries, search.dim)).astype(np.float32)
     for q in queries:
@@ -156,9 +157,10 @@ _CHILD = textwrap.dedent(
 
 
 def second_process_memory(
-    index_file: str, *, mmap: bool = True, n_queries: int = 200, nprobe: int = 0
+    index_file: str, matrix_file: str = "", *, mmap: bool = True, n_queries: int = 200, nprobe: int = 0
 ) -> ProcessMemory:
-    """Load ``index_file`` in a fresh process, run queries, return what loading it added.
+    """Load ``index_file`` (and map the ``.npy`` matrix) in a fresh process, run queries,
+    return what that added.
 
     The caller should already hold the index (so its pages are in the page cache): the
     figure is then what one *more* worker process costs.
@@ -167,7 +169,16 @@ def second_process_memory(
     repo_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["PYTHONPATH"] = repo_root + os.pathsep + env.get("PYTHONPATH", "")
     result = subprocess.run(
-        [sys.executable, "-c", _CHILD, index_file, "1" if mmap else "0", str(n_queries), str(nprobe)],
+        [
+            sys.executable,
+            "-c",
+            _CHILD,
+            index_file,
+            "1" if mmap else "0",
+            str(n_queries),
+            str(nprobe),
+            matrix_file,
+        ],
         capture_output=True,
         text=True,
         env=env,

@@ -51,7 +51,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--queries", type=int, default=200, help="Queries per measurement (default 200).")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch and FAISS (default 1).")
-    parser.add_argument("--embed-items", type=int, default=2_000, help="Items in the embedding-rate test.")
+    parser.add_argument(
+        "--embed-items", type=int, default=2_000, help="Items in the embedding-rate test (0 skips it)."
+    )
     parser.add_argument("--rounds", type=int, default=2, help="Interleaved rounds of the embedding test.")
     parser.add_argument("--var-dir", default=os.environ.get("WHISPERLITE_VAR_DIR", str(REPO / "var")))
     parser.add_argument(
@@ -109,7 +111,8 @@ def run(args: argparse.Namespace, out: Path) -> None:
     p50, p95 = percentiles(encode_ms)
     row("one request encode (MiniLM)", f"p50 {p50:.1f} ms  p95 {p95:.1f} ms", f"n={len(encode_ms)}")
 
-    embedding_rate(args, encoder, items, out)
+    if args.embed_items:
+        embedding_rate(args, encoder, items, out)
 
     started = time.perf_counter()
     real = build_item_index(items, encoder, out / "cache", progress=True)
@@ -230,7 +233,9 @@ def large_catalog(args, encoder, bases, texts, request_vectors, size: int, out: 
     built = not index_file.exists()
     search = ann.open_search(vectors, index_file)
     took = time.perf_counter() - started
-    kind = "exact" if search.exact else f"IVF-Flat nlist {search.index.nlist} nprobe {search.nprobe}"
+    kind = (
+        "exact" if search.exact else f"IVF-{search.codec} nlist {search.index.nlist} nprobe {search.nprobe}"
+    )
     row(
         f"open_search -> {kind}",
         f"{'built + saved' if built else 'loaded'} in {took:.1f} s",
@@ -271,7 +276,7 @@ def large_catalog(args, encoder, bases, texts, request_vectors, size: int, out: 
     if not search.exact and args.sweep:
         default = search.nprobe
         print(f"  nprobe sweep (IVF cells scanned of {search.index.nlist}; default {default}):")
-        for nprobe in sorted({16, 32, 64, 96, 128, 192, 256, default} - {0}):
+        for nprobe in sorted({32, 64, 128, 192, 256, 384, default}):
             search.nprobe = nprobe
             ms = time_calls(lambda i: search.search(queries[i], 10, histories[i]), n)
             p50, p95 = percentiles(ms)
@@ -283,8 +288,9 @@ def large_catalog(args, encoder, bases, texts, request_vectors, size: int, out: 
 
     if not search.exact:
         size_kib = index_file.stat().st_size / 1024
-        mem = second_process_memory(str(index_file), mmap=True, n_queries=n)
-        row("index file", f"{size_kib / 1024:,.0f} MiB", "")
+        mem = second_process_memory(str(index_file), str(matrix_file), mmap=True, n_queries=n)
+        matrix_mib = matrix_file.stat().st_size / 2**20
+        row("index file / float32 matrix file", f"{size_kib / 1024:,.0f} / {matrix_mib:,.0f} MiB", "")
         row(
             "second process: private memory (RssAnon)",
             f"+{mem.anon / 1024:,.1f} MiB",

@@ -17,6 +17,9 @@ from recommender.vector_bench import clustered_catalog, exact_top_k, recall_at_k
 
 faiss.omp_set_num_threads(1)
 
+#: The tests on the 50k clustered catalog share one ~30 s fixture (encode, generate, build).
+SLOW = pytest.mark.slow
+
 REQUESTS = [
     "casual shoes", "a formal shirt for the office", "black watch", "summer dress for a wedding",
     "running shoes", "a warm jacket", "blue jeans", "a handbag for work", "ethnic kurta for a festival",
@@ -54,9 +57,11 @@ def clustered(encoder, sample_catalog_csv: Path) -> tuple[np.ndarray, np.ndarray
 
 
 @pytest.fixture(scope="module")
-def clustered_index(clustered, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The 50k clustered catalog's IVF index, built once with the defaults and saved."""
-    return IvfSearch.build(clustered[0]).save(tmp_path_factory.mktemp("ivf") / "catalog.content.ivf")
+def clustered_index(clustered, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The 50k clustered catalog's IVF index (built with the defaults) and matrix, saved."""
+    folder = tmp_path_factory.mktemp("ivf")
+    matrix = open_matrix(folder / "catalog.content.npy", clustered[0])
+    return IvfSearch.build(matrix).save(folder / "catalog.content.ivf"), folder / "catalog.content.npy"
 
 
 def test_catalogs_below_the_threshold_are_searched_exactly_and_larger_ones_approximately(tmp_path) -> None:
@@ -96,20 +101,22 @@ def test_equal_scores_come_lower_row_first_in_exact_and_approximate_search() -> 
     assert IvfSearch.build(vectors).search(query, 4)[1][0].tolist() == expected
 
 
+@SLOW
 def test_ivf_search_reaches_recall_098_at_10_on_a_clustered_catalog(clustered, clustered_index) -> None:
     vectors, queries = clustered
-    search = IvfSearch.load(clustered_index)  # memory-mapped, as workers open it
+    search = IvfSearch.load(clustered_index[0], open_matrix(clustered_index[1]))  # as workers open it
     truth = exact_top_k(vectors, queries, 10)
     scores, rows = search.search(queries, 10)
     recall = recall_at_k(rows, truth)
     assert recall.mean() >= 0.98, (recall.mean(), search.nprobe)
-    # IVF-Flat stores full vectors, so the scores it returns are the exact inner products.
+    # Candidates are re-scored from the float32 matrix: the scores are exact inner products.
     assert np.allclose(scores, np.einsum("bd,bkd->bk", queries, vectors[rows]), atol=1e-4)
     # Scanning one cell only is measurably worse: the assertion above could fail.
     search.nprobe = 1
     assert recall_at_k(search.search(queries, 10)[1], truth).mean() < 0.98
 
 
+@SLOW
 def test_ivf_search_never_returns_excluded_rows(clustered) -> None:
     vectors, queries = clustered
     search = IvfSearch.build(vectors[:5_000])
@@ -120,16 +127,27 @@ def test_ivf_search_never_returns_excluded_rows(clustered) -> None:
     assert (again >= 0).all()
 
 
-def test_saved_index_reloads_memory_mapped_with_identical_results(tmp_path) -> None:
+@pytest.mark.parametrize("codec", ["sq8", "flat"])
+def test_saved_index_reloads_memory_mapped_with_identical_results(tmp_path, codec: str) -> None:
     vectors = _unit(np.random.default_rng(0), 4_000, 32)
     queries = _unit(np.random.default_rng(1), 8, 32)
-    built = IvfSearch.build(vectors)
+    built = IvfSearch.build(vectors, codec=codec)
     path = built.save(tmp_path / "catalog.content.ivf")
-    loaded = IvfSearch.load(path)
+    loaded = IvfSearch.load(path, vectors if codec == "sq8" else None)
+    assert loaded.codec == codec
     assert [p.name for p in tmp_path.iterdir()] == ["catalog.content.ivf"]  # no temp file left
     assert oct(path.stat().st_mode & 0o777) == "0o644"
     for a, b in zip(built.search(queries, 10), loaded.search(queries, 10), strict=True):
         assert np.array_equal(a, b)
+
+
+def test_an_8_bit_index_is_not_opened_without_the_matrix_to_rescore_with(tmp_path) -> None:
+    vectors = _unit(np.random.default_rng(0), 2_000, 16)
+    path = IvfSearch.build(vectors).save(tmp_path / "catalog.content.ivf")
+    with pytest.raises(ValueError, match="item matrix"):
+        IvfSearch.load(path)
+    with pytest.raises(ValueError, match="item matrix"):
+        IvfSearch.load(path, vectors[:100])
 
 
 def test_a_failed_save_keeps_the_previous_index_and_leaves_no_temp_file(tmp_path, monkeypatch) -> None:
@@ -177,7 +195,7 @@ def test_a_stale_or_truncated_index_at_the_path_is_rebuilt(tmp_path) -> None:
     os.replace(tmp_path / "partial", path)
     _, rows = open_search(current, path, min_items=1_000).search(current[:5], 1)
     assert rows[:, 0].tolist() == [0, 1, 2, 3, 4]
-    assert IvfSearch.load(path).n_items == 3_000
+    assert IvfSearch.load(path, current).n_items == 3_000
 
 
 def test_an_up_to_date_index_is_loaded_not_rebuilt(tmp_path, monkeypatch) -> None:
@@ -192,15 +210,18 @@ def test_an_up_to_date_index_is_loaded_not_rebuilt(tmp_path, monkeypatch) -> Non
     assert open_search(vectors, path, min_items=1_000).n_items == 3_000
 
 
+@SLOW
 def test_a_second_process_maps_the_index_instead_of_copying_it(clustered_index) -> None:
-    path = clustered_index
-    size_kib = path.stat().st_size // 1024
-    # nprobe 0 = default; scanning every cell touches every page of the lists.
-    shared = second_process_memory(str(path), mmap=True, n_queries=50, nprobe=10_000)
-    copied = second_process_memory(str(path), mmap=False, n_queries=50, nprobe=10_000)
-    assert shared.anon < 0.1 * size_kib, (shared, size_kib)
-    assert shared.rss > 0.5 * size_kib  # it did read the whole index, from the page cache
-    assert copied.anon > 0.8 * size_kib  # the measure can tell a private copy
+    path, matrix = clustered_index
+    index_kib = path.stat().st_size // 1024
+    both_kib = index_kib + matrix.stat().st_size // 1024  # 8-bit lists + float32 matrix
+    # Scanning every cell touches every page of the lists.
+    shared = second_process_memory(str(path), str(matrix), mmap=True, n_queries=50, nprobe=10_000)
+    copied = second_process_memory(str(path), str(matrix), mmap=False, n_queries=50, nprobe=10_000)
+    assert shared.anon < 0.1 * both_kib, (shared, both_kib)
+    assert shared.rss > 0.5 * index_kib  # it did read the whole index, from the page cache
+    assert copied.anon > 0.8 * index_kib  # the measure can tell a private copy
+    assert copied.anon - shared.anon > 0.5 * index_kib
 
 
 def test_search_and_rescore_orders_candidates_by_the_rankers_own_score() -> None:
