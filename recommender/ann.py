@@ -18,6 +18,19 @@ structure per item matrix serves them all:
 
 :func:`open_search` picks between them by size; :func:`search_and_rescore` is the path for a
 ranker whose final score is not the index's inner product (it re-scores the top candidates).
+
+How a ranker uses it (once per process, then per request)::
+
+    cache_file = embeddings.cache_path(cache_dir, index.encoder_id, index.fingerprint)
+    matrix = open_matrix(matrix_path(cache_file), index.vectors)    # shared float32 rows
+    search = open_search(matrix, index_path(cache_file))            # exact or IVF by size
+    scores, rows = search.search(query[None, :], k, exclude_rows=index.rows(exclude))
+
+with ``query`` the request vector (zero-shot), ``(1 - w) * request + w * centroid`` (history
+blend: the same scores as today's formula), or WhisperLite's query-tower output over an
+index of its item-tower vectors (space ``"whisperlite-<checkpoint digest>"``; multiply the
+scores by ``1 / temperature``). Thread counts come from the process (``OMP_NUM_THREADS`` or
+``faiss.omp_set_num_threads``), like torch's.
 """
 
 from __future__ import annotations
