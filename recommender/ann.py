@@ -58,7 +58,7 @@ log = logging.getLogger(__name__)
 ANN_MIN_ITEMS = 50_000
 
 #: k-means iterations when training the IVF cells: 10 instead of FAISS's 25 halves the build
-#: and cost no measurable recall at the default nprobe (200k-item catalog, measured).
+#: and cost at most 0.0035 recall@10 at nprobe >= 48 (exploratory run, 200k items, 894 cells).
 KMEANS_ITERATIONS = 10
 
 #: Extra rows fetched from the IVF index so ties at the k-th place break on the lower row.
