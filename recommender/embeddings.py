@@ -72,8 +72,16 @@ def _resolve_image(item: CatalogItem, image_root: str | None) -> str | None:
 def encode_items(
     items: Sequence[CatalogItem], encoder: Encoder, *, image_root: str | None = None, progress: bool = True
 ) -> np.ndarray:
-    """Embed items with the encoder: (n_items, dim) float32, L2-normalised."""
-    vectors = encoder.encode_text([item_text(i) for i in items], normalize=True, progress=progress)
+    """Embed items with the encoder: (n_items, dim) float32, L2-normalised.
+
+    Texts go to the encoder in one call, sorted by length, so each batch pads to similar
+    lengths whatever the backend does (sentence-transformers sorts again, harmlessly);
+    the rows are put back in catalog order afterwards.
+    """
+    texts = [item_text(i) for i in items]
+    order = np.argsort([len(t) for t in texts], kind="stable")
+    vectors = np.empty((len(texts), encoder.dim), dtype=np.float32)
+    vectors[order] = encoder.encode_text([texts[i] for i in order], normalize=True, progress=progress)
     if encoder.has_image_tower:
         with_image = [
             (row, path) for row, item in enumerate(items) if (path := _resolve_image(item, image_root))

@@ -24,6 +24,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Everything this benchmark writes stays under its own var dir: without these the test
+# settings fall back to folders in /tmp that every test run shares.
+VAR_DIR = Path(os.environ.setdefault("WHISPERLITE_VAR_DIR", str(REPO / "var" / "bench")))
+os.environ.setdefault("WHISPERLITE_CACHE_DIR", str(VAR_DIR / "cache" / "embeddings"))
 
 REQUESTS = [
     "casual shoes", "a formal shirt for the office", "black watch", "summer dress for a wedding",
@@ -91,7 +95,7 @@ def run(args, settings, Client) -> None:  # type: ignore[no-untyped-def]
         started = time.perf_counter()
         catalog, _ = import_catalog("myntra", str(source), "myntra", "Myntra", progress=False)
     else:
-        csv_path = write_sample_catalog(tempfile.mkdtemp())
+        csv_path = write_sample_catalog(tempfile.mkdtemp(dir=VAR_DIR))
         started = time.perf_counter()
         catalog, _ = import_catalog("generic", str(csv_path), "sample", "Sample", progress=False)
     n_items = catalog.items.count()
@@ -101,7 +105,7 @@ def run(args, settings, Client) -> None:  # type: ignore[no-untyped-def]
 
     encoder = ranking_service.get_encoder()
     items = ranking_service.catalog_items(catalog)
-    with tempfile.TemporaryDirectory() as cold_cache:
+    with tempfile.TemporaryDirectory(dir=VAR_DIR) as cold_cache:
         started = time.perf_counter()
         build_item_index(items, encoder, cold_cache, progress=False)
         cold = time.perf_counter() - started

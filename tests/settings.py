@@ -12,7 +12,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("WHISPERLITE_VAR_DIR", os.path.join(tempfile.gettempdir(), "whisperlite-test-var"))
 
 from studyapp.settings import *  # noqa: E402,F403
-from studyapp.settings import BASE_DIR  # noqa: E402
+from studyapp.settings import BASE_DIR, VAR_DIR  # noqa: E402
 
 # Tests run the live server over plain http and never collect static files.
 STORAGES = {
@@ -30,5 +30,5 @@ WHISPERLITE_CACHE_DIR = os.environ.get(
     "WHISPERLITE_CACHE_DIR", os.path.join(tempfile.gettempdir(), "whisperlite-test-cache")
 )
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = os.path.join(tempfile.gettempdir(), "whisperlite-test-static")
+STATIC_ROOT = os.path.join(VAR_DIR, "test-static")  # under the var dir: parallel runs stay apart
 os.makedirs(STATIC_ROOT, exist_ok=True)
