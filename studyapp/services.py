@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
+from studyapp import dispatch
 from studyapp.models import (
     HistoryPick,
     Item,
@@ -54,32 +55,52 @@ def do_join_study(
     the id alone is often guessable (lab ids) or semi-public (worker ids).
     Takes a row lock on the study so arrival numbers (which drive counterbalancing) are dense.
     """
-    external_id = (external.get("external_id") or "").strip()[:100]
-    session_id = (external.get("external_session_id") or "").strip()[:100]
-    existing = (
-        Participant.objects.filter(study=study, external_id=external_id).first() if external_id else None
-    )
-    if existing is not None:
-        if existing.token == remembered_token or (session_id and session_id == existing.external_session_id):
-            return existing
-        raise StudyError(
-            "You have already started this study. Please continue with the personal link you were given, "
-            "or open the study again from the platform you came from.",
-            status=409,
-        )
-    if study.status != Study.Status.OPEN:
+    external_id = storable(external.get("external_id") or "").strip()[:100]
+    session_id = storable(external.get("external_session_id") or "").strip()[:100]
+    if study.status != Study.Status.OPEN and not external_id:
         raise StudyError("This study is not open for participants.", status=403)
-    with transaction.atomic():
-        Study.objects.select_for_update().get(pk=study.pk)
-        last = Participant.objects.filter(study=study).aggregate(n=Max("number"))["n"] or 0
-        return Participant.objects.create(
-            study=study,
-            number=last + 1,
-            external_id=external_id,
-            external_study_id=(external.get("external_study_id") or "")[:100],
-            external_session_id=session_id,
-            user_agent=user_agent[:300],
-        )
+    try:
+        with transaction.atomic():
+            # The study row lock serialises joins: arrival numbers (which drive counterbalancing)
+            # stay dense, and two tabs opening the same crowd link at once find one participant.
+            Study.objects.select_for_update().get(pk=study.pk)
+            existing = (
+                Participant.objects.filter(study=study, external_id=external_id).first()
+                if external_id
+                else None
+            )
+            if existing is not None:
+                return _resume(existing, session_id, remembered_token)
+            if study.status != Study.Status.OPEN:
+                raise StudyError("This study is not open for participants.", status=403)
+            last = Participant.objects.filter(study=study).aggregate(n=Max("number"))["n"] or 0
+            return Participant.objects.create(
+                study=study,
+                number=last + 1,
+                external_id=external_id,
+                external_study_id=storable(external.get("external_study_id") or "")[:100],
+                external_session_id=session_id,
+                user_agent=storable(user_agent)[:300],
+            )
+    except IntegrityError:
+        # Only reachable without the lock's protection (e.g. SQLite): the other join won.
+        existing = Participant.objects.get(study=study, external_id=external_id)
+        return _resume(existing, session_id, remembered_token)
+
+
+def _resume(existing: Participant, session_id: str, remembered_token: str | None) -> Participant:
+    if existing.token == remembered_token or (session_id and session_id == existing.external_session_id):
+        return existing
+    raise StudyError(
+        "You have already started this study. Please continue with the personal link you were given, "
+        "or open the study again from the platform you came from.",
+        status=409,
+    )
+
+
+def storable(text: str) -> str:
+    """Drop characters a text column cannot hold (NUL, lone surrogates) from harmless metadata."""
+    return "".join(ch for ch in text if ch != "\x00" and not "\ud800" <= ch <= "\udfff")
 
 
 def do_consent(participant: Participant, agreed: bool) -> None:
@@ -178,13 +199,11 @@ def current_request_number(participant: Participant) -> int | None:
 
 
 def do_create_request(participant: Participant, text: str) -> Request:
-    """Create the current request and enqueue its ranking after commit.
+    """Create the current request and send its ranking after commit (:mod:`studyapp.dispatch`).
 
     A double-submitted form finds the request already created for this number and returns it
     (the unique constraint on (participant, number) backs this up under a race).
     """
-    from studyapp.tasks import enqueue_ranking
-
     cleaned = check_request_text(text)
     try:
         with transaction.atomic():
@@ -207,23 +226,17 @@ def do_create_request(participant: Participant, text: str) -> Request:
                 text=cleaned,
                 seed=random.SystemRandom().randrange(2**31),
             )
-            enqueue_ranking(request.pk)
+            dispatch.enqueue_after_commit(request.pk)
     except IntegrityError:  # a concurrent double submit created it first
         return participant.requests.get(number=current_request_number(participant))
     return request
 
 
 def do_retry_request(request: Request) -> None:
-    """Put a failed request back in the queue."""
-    from studyapp.tasks import enqueue_ranking
-
+    """Put a failed request back in the queue (a fresh attempt budget: the participant asked)."""
     with transaction.atomic():
-        # A participant's retry is a fresh start, so it resets the automatic-attempts budget.
-        updated = Request.objects.filter(pk=request.pk, status=Request.Status.FAILED).update(
-            status=Request.Status.PENDING, error="", attempts=0
-        )
-        if updated:
-            enqueue_ranking(request.pk)
+        if Request.objects.requeue(request.pk):
+            dispatch.enqueue_after_commit(request.pk)
 
 
 # --- Judgements --------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from recommender.ranking import HISTORY_BLEND, WHISPERLITE, ZERO_SHOT
+from recommender.systems import HISTORY_BLEND, WHISPERLITE, ZERO_SHOT
 from studyapp.models.catalog import Catalog
 
 

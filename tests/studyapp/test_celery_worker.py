@@ -137,6 +137,8 @@ def worker(django_db_setup, django_db_blocker, tmp_path_factory: pytest.TempPath
         DATABASE_URL=_test_database_url(),
         CELERY_BROKER_URL=BROKER_URL,
         CELERY_TASK_ALWAYS_EAGER="0",
+        CELERY_TASK_DEFAULT_QUEUE=queue,  # the worker's sweeper re-sends to the private queue
+        WHISPERLITE_SWEEP_SECONDS="1",
         WHISPERLITE_CACHE_DIR=str(settings.WHISPERLITE_CACHE_DIR),
         HF_HUB_OFFLINE="1",
         PYTHONUNBUFFERED="1",
@@ -249,16 +251,19 @@ def test_request_of_a_crashed_worker_is_reclaimed(
     participant: Participant, worker_output_on_failure: Worker
 ) -> None:
     worker = worker_output_on_failure
-    stale = timezone.now() - timedelta(seconds=settings.WHISPERLITE_STALE_RUNNING_SECONDS + 600)
+    stale = timezone.now() - timedelta(seconds=600)
     crashed = Request.objects.create(
         participant=participant, number=1, text="red summer dress", seed=11,
         status=Request.Status.RUNNING, started_at=stale, attempts=1,
+        lease_expires_at=stale + timedelta(seconds=settings.WHISPERLITE_CLAIM_LEASE_SECONDS),
+        enqueued_at=timezone.now(),  # not due for the sweeper: this test sends the message itself
     )  # fmt: skip
 
     # A request that a live worker started moments ago is left alone...
     live = Request.objects.create(
         participant=participant, number=2, text="blue jeans", seed=12,
         status=Request.Status.RUNNING, started_at=timezone.now(), attempts=1,
+        lease_expires_at=timezone.now() + timedelta(hours=1), enqueued_at=timezone.now(),
     )  # fmt: skip
     assert worker.wait_for_task(rank_request.delay(live.pk).id) == "skipped"
     live.refresh_from_db()
@@ -273,3 +278,16 @@ def test_request_of_a_crashed_worker_is_reclaimed(
     assert crashed.attempts == 2
     assert crashed.started_at > stale
     _assert_one_set_of_lists(crashed)
+
+
+def test_worker_sweeper_sends_a_request_that_was_never_sent(
+    participant: Participant, worker_output_on_failure: Worker
+) -> None:
+    """As after a broker outage at submit: the row is committed, no message exists."""
+    request = Request.objects.create(participant=participant, number=1, text="a linen shirt", seed=3)
+    request = _wait_for_status(
+        request.pk, {Request.Status.DONE, Request.Status.FAILED}, worker_output_on_failure
+    )
+    assert request.status == Request.Status.DONE, request.error
+    assert request.attempts == 1
+    _assert_one_set_of_lists(request)
