@@ -71,6 +71,9 @@ def unavailable_response(request: HttpRequest) -> HttpResponse:
         response = HttpResponse(body, status=503)
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     response["Cache-Control"] = "no-store"
+    # Logged once, as a warning by the caller: an expected outage is no server error, and a
+    # restart must not flood the log with one ERROR per request.
+    response._has_been_logged = True  # type: ignore[attr-defined]
     return response
 
 
@@ -92,6 +95,8 @@ class DatabaseUnavailableMiddleware:
 
 def server_error(request: HttpRequest) -> HttpResponse:
     """``handler500``: a database outage met outside a view (e.g. saving the session) is a 503 too."""
-    if isinstance(sys.exc_info()[1], DATABASE_ERRORS):
+    exc = sys.exc_info()[1]
+    if isinstance(exc, DATABASE_ERRORS):
+        log.warning("database unavailable for %s %s: %s", request.method, request.path, exc)
         return unavailable_response(request)
     return defaults.server_error(request)
