@@ -520,7 +520,8 @@ def summarise(waves: list[dict], log: Log, verify: dict, target: float) -> tuple
     for i, wave in enumerate(waves):
         end = waves[i + 1]["fault_at"] - 1 if i + 1 < len(waves) else float("inf")
         start = wave["fault_at"] - 1 if i else 0
-        codes = [s for t, s, _ in log.statuses if start <= t < end]
+        seen = [(s, path) for t, s, path in log.statuses if start <= t < end]
+        codes = [s for s, _ in seen]
         mine = [r for r in log.requests if r["wave"] == wave["wave"]]
         affected = [
             r for r in mine if r["submitted"] < wave["back_at"] and (r["done"] is None or r["done"] > wave["fault_at"])
@@ -535,6 +536,8 @@ def summarise(waves: list[dict], log: Log, verify: dict, target: float) -> tuple
             "running_at_fault": wave["running_at_fault"],
             "ttl_max_s": round(max(ttl, default=0), 1), "ttl_p95_s": round(p95(ttl), 1),
             "after_back_max_s": round(max(after_back, default=0), 1), "errors": wave["errors"],
+            "other_5xx_seen": sorted({f"{c} {p.split('/')[-2] if p.count('/') > 1 else p}" for c, p in seen
+                                      if c >= 500 and c not in (500, 503)}),
         })  # fmt: skip
     db, exported = verify["db"], verify["csv"]
     lost = sorted(s for s in log.judged if s not in db)
@@ -606,6 +609,8 @@ def print_report(rows: list[dict], totals: dict, ok: bool, out=sys.stdout) -> No
     for row in rows:
         for error in row["errors"]:
             print("ERROR", error, file=out)
+        if row["other_5xx_seen"]:
+            print(f"{row['fault']}: other 5xx seen: {', '.join(row['other_5xx_seen'])}", file=out)
     print(json.dumps(totals), file=out)
     print("ALL TARGETS MET" if ok else "TARGETS MISSED", file=out)
 

@@ -83,7 +83,9 @@ def do_join_study(
                 user_agent=storable(user_agent)[:300],
             )
     except IntegrityError:
-        # Only reachable without the lock's protection (e.g. SQLite): the other join won.
+        # Only reachable where row locks are no-ops (SQLite): a concurrent join won the race.
+        if not external_id:
+            return do_join_study(study, external, user_agent, remembered_token)  # next free number
         existing = Participant.objects.get(study=study, external_id=external_id)
         return _resume(existing, session_id, remembered_token)
 

@@ -114,6 +114,7 @@ class RequestQuerySet(models.QuerySet):
             enqueued_at__lt=now - timedelta(seconds=settings.WHISPERLITE_RESEND_SECONDS)
         )
         stuck = Q(status=PENDING) | Q(status=RUNNING, lease_expires_at__lt=now)
+        stuck |= Q(status=RUNNING, lease_expires_at__isnull=True)  # rows from before leases
         return self.filter(stuck, resend)
 
     def mark_enqueued(self, pk: int, now: datetime | None = None, *, only_if_due: bool = True) -> bool:

@@ -86,11 +86,6 @@ class Worker:
             time.sleep(0.3)
         pytest.fail(f"no {pattern!r} in the worker output within {timeout}s:\n{self.output()}")
 
-    def wait_for_task(self, task_id: str, timeout: float = DONE_TIMEOUT) -> str:
-        """Wait until the worker finished a task; return what it returned ('done', 'skipped', ...)."""
-        match = self.wait_for_log(rf"\[{re.escape(task_id)}\] succeeded in [\d.e-]+s: '(\w+)'", timeout)
-        return match.group(1)
-
 
 def _reset_pools(app) -> None:  # type: ignore[no-untyped-def]
     """Drop cached broker connections so the next send uses the current ``broker_url``."""
@@ -196,6 +191,20 @@ def _wait_for_status(pk: int, statuses: set[str], worker: Worker, timeout: float
     )
 
 
+def _drain(participant: Participant, worker: Worker) -> None:
+    """Wait until the worker has handled every message sent so far, without reading its log.
+
+    The worker is solo with prefetch 1 on a FIFO queue: once a sentinel request sent last is
+    done, every earlier message has been processed.
+    """
+    number = (participant.requests.order_by("-number").values_list("number", flat=True).first() or 0) + 1
+    sentinel = Request.objects.create(
+        participant=participant, number=number, text="sentinel", seed=1, enqueued_at=timezone.now()
+    )
+    rank_request.delay(sentinel.pk)
+    assert _wait_for_status(sentinel.pk, {Request.Status.DONE}, worker).status == Request.Status.DONE
+
+
 def _assert_one_set_of_lists(request: Request) -> None:
     k = request.participant.study.k
     lists = RankedList.objects.filter(request=request)
@@ -205,8 +214,11 @@ def _assert_one_set_of_lists(request: Request) -> None:
         "A",
         "B",
     ]
-    listed = Slot.objects.filter(request=request, is_attention_check=False).count()
-    assert k <= listed <= 2 * k  # interleaved or side by side, duplicates shown once
+    assert request.participant.study.presentation_mode == "side_by_side"
+    # Side by side shows both systems' full lists: exactly k slots in each of A and B.
+    assert Slot.objects.filter(request=request, is_attention_check=False).count() == 2 * k
+    for label in ("A", "B"):
+        assert Slot.objects.filter(request=request, list_label=label).count() == k
 
 
 def test_request_is_ranked_by_a_real_worker(
@@ -234,16 +246,20 @@ def test_running_the_task_twice_leaves_one_set_of_lists(
     client.post(f"/p/{participant.token}/requests/", {"text": "a warm winter jacket"})
     request = participant.requests.get()
     # A duplicate delivery of the same message while the first is queued or running...
-    duplicate = rank_request.delay(request.pk)
+    rank_request.delay(request.pk)
     request = _wait_for_status(request.pk, {Request.Status.DONE, Request.Status.FAILED}, worker)
     assert request.status == Request.Status.DONE, request.error
-    assert worker.wait_for_task(duplicate.id) in {"done", "skipped"}
+    slots = list(Slot.objects.filter(request=request).values_list("pk", "item_id", "list_label", "position"))
     # ...and a re-enqueue after it is done change nothing.
-    again = rank_request.delay(request.pk)
-    assert worker.wait_for_task(again.id) == "skipped"
+    rank_request.delay(request.pk)
+    _drain(participant, worker)
     request.refresh_from_db()
     assert request.status == Request.Status.DONE
-    assert request.attempts == 1
+    assert request.attempts == 1  # neither repeat claimed it
+    assert (
+        list(Slot.objects.filter(request=request).values_list("pk", "item_id", "list_label", "position"))
+        == slots
+    )
     _assert_one_set_of_lists(request)
 
 
@@ -265,15 +281,15 @@ def test_request_of_a_crashed_worker_is_reclaimed(
         status=Request.Status.RUNNING, started_at=timezone.now(), attempts=1,
         lease_expires_at=timezone.now() + timedelta(hours=1), enqueued_at=timezone.now(),
     )  # fmt: skip
-    assert worker.wait_for_task(rank_request.delay(live.pk).id) == "skipped"
+    rank_request.delay(live.pk)
+    _drain(participant, worker)
     live.refresh_from_db()
     assert live.status == Request.Status.RUNNING
     assert not RankedList.objects.filter(request=live).exists()
 
     # ...while the one whose worker died long ago is claimed again and completed.
-    result = rank_request.delay(crashed.pk)
-    assert worker.wait_for_task(result.id) == "done"
-    crashed.refresh_from_db()
+    rank_request.delay(crashed.pk)
+    crashed = _wait_for_status(crashed.pk, {Request.Status.DONE, Request.Status.FAILED}, worker)
     assert crashed.status == Request.Status.DONE, crashed.error
     assert crashed.attempts == 2
     assert crashed.started_at > stale
