@@ -20,7 +20,7 @@
   function failed(evt) {
     var cfg = evt.detail.requestConfig;
     if (!cfg || cfg.verb === "get") return; // polls repeat by themselves
-    var source = cfg.elt;
+    var source = evt.detail.elt || cfg.elt;
     var retried = cfg.headers && cfg.headers["X-Retry"];
     if (!retried && source && source.closest && source.closest("[data-retry-once]") && source.isConnected) {
       var values = {};

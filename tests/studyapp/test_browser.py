@@ -436,3 +436,48 @@ def test_in_process_mode_shows_preparing_at_once_and_the_lists_replace_it(
     release.set()
     expect(page.locator("li.slot").first).to_be_visible()  # swapped in by the poll, no reload here
     expect(page.locator(".preparing")).to_have_count(0)
+
+
+def test_a_rating_click_during_an_outage_is_retried_once_or_shown_as_not_saved(
+    chromium_browser, live_server, study: Study
+) -> None:
+    """A 503 (database restart) on a rating: retry.js sends it once more; if that fails too,
+    the page says it was not saved and the button stays unpressed: never silently lost."""
+    expect = _expect()
+    context = chromium_browser.new_context(base_url=live_server.url)
+    context.set_default_timeout(TIMEOUT_MS)
+
+    def opener(path: str = "", **context_args):  # type: ignore[no-untyped-def]
+        page = context.new_page()
+        page.goto(path)
+        return page
+
+    try:
+        page = start_study(opener, study)
+        make_request(page, "a red summer dress")
+        slots = shown_slot_pks(page)
+        outage = {"answers_left": 1}
+
+        def flaky(route) -> None:  # type: ignore[no-untyped-def]
+            if outage["answers_left"] > 0:
+                outage["answers_left"] -= 1
+                route.fulfill(status=503, body="busy", headers={"Retry-After": "5", "HX-Reswap": "none"})
+            else:
+                route.continue_()
+
+        page.route("**/judge/", flaky)
+        rate(page, slots[0], "2")  # the first send got a 503; the retry landed
+        wait_for_db(lambda: label_of(slots[0]) == 2)
+        assert outage["answers_left"] == 0
+
+        outage["answers_left"] = 2  # the outage outlasts the retry
+        page.locator(f"#rating-{slots[1]} button[value='1']").click()
+        expect(page.locator("#flash .not-saved")).to_contain_text("could not be saved")
+        expect(page.locator(f"#rating-{slots[1]} button[value='1']")).to_have_attribute(
+            "aria-pressed", "false"
+        )
+        assert label_of(slots[1]) == "missing"
+        rate(page, slots[1], "1")  # clicking again once the server is back saves it
+        wait_for_db(lambda: label_of(slots[1]) == 1)
+    finally:
+        context.close()
