@@ -13,7 +13,6 @@ from contextlib import contextmanager
 
 from celery import shared_task
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.utils import timezone
 
 from studyapp.models import Judgement, RankedList, Request
 from studyapp.models.lifecycle import MAX_ATTEMPTS, Claim, lease_seconds
@@ -114,8 +113,7 @@ def _rank_claimed(claim: Claim) -> str:
             return "skipped"  # another claim took over (or finished) meanwhile
         if Judgement.objects.filter(slot__request=locked).exists():
             # Never re-plan what a participant has started rating: keep their judgements.
-            locked.status, locked.error, locked.lease_expires_at = Request.Status.DONE, "", None
-            locked.save(update_fields=["status", "error", "lease_expires_at"])
+            Request.objects.complete(claim, new_lists=False)
             return "skipped"
         locked.ranked_lists.all().delete()
         locked.slots.all().delete()
@@ -131,9 +129,5 @@ def _rank_claimed(claim: Claim) -> str:
             for system, ranked in rankings.items()
         )
         display.save_slots(locked, planned)
-        locked.status = Request.Status.DONE
-        locked.ready_at = timezone.now()
-        locked.error = ""
-        locked.lease_expires_at = None
-        locked.save(update_fields=["status", "ready_at", "error", "lease_expires_at"])
+        Request.objects.complete(claim)
     return "done"

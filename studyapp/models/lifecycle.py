@@ -2,7 +2,7 @@
 
 ::
 
-    PENDING --claim--> RUNNING --(task stores the lists)--> DONE
+    PENDING --claim--> RUNNING --complete (task stores the lists)--> DONE
        ^                  |  \\--fail (a non-transient error, or the attempt cap)--> FAILED
        |                  |                                                          |
        +--release---------+  (transient database error: give the claim back)        |
@@ -88,6 +88,16 @@ class RequestQuerySet(models.QuerySet):
     def release(self, claim: Claim) -> bool:
         """Give a claim back after a transient error: PENDING again, to be sent at once."""
         return self.held_by(claim).update(status=PENDING, lease_expires_at=None, enqueued_at=None) == 1
+
+    def complete(self, claim: Claim, *, new_lists: bool = True) -> bool:
+        """DONE under this claim; ``new_lists`` stamps the time the lists became ready.
+
+        The caller holds the row lock and stores the lists in the same transaction.
+        """
+        fields: dict = {"status": DONE, "error": "", "lease_expires_at": None}
+        if new_lists:
+            fields["ready_at"] = timezone.now()
+        return self.held_by(claim).update(**fields) == 1
 
     def fail(self, claim: Claim, reason: str) -> bool:
         """Fail for good, but only under this claim: a late failure never undoes a finished request."""

@@ -80,7 +80,7 @@ class Request(models.Model):
     """One free-text request and its processing state; the Celery task fills in the lists.
 
     The state changes only through :class:`~studyapp.models.lifecycle.RequestQuerySet`
-    (``Request.objects.claim/renew/release/fail/requeue``), which documents the state machine.
+    (``Request.objects.claim/renew/complete/release/fail/requeue``), which documents the state machine.
     """
 
     class Status(models.TextChoices):
