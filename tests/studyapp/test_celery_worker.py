@@ -12,7 +12,6 @@ command sets it), where a missing service fails the run instead.
 from __future__ import annotations
 
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -75,16 +74,15 @@ class Worker:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
-    def wait_for_log(self, pattern: str, timeout: float) -> re.Match[str]:
+    def wait_until_ready(self, app, node: str, timeout: float) -> None:  # type: ignore[no-untyped-def]
+        """Wait until the worker answers a remote-control ping (Celery's public API, no log reading)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            match = re.search(pattern, self.output())
-            if match:
-                return match
+            if app.control.ping(destination=[node], timeout=1.0):
+                return
             if self.proc.poll() is not None:
                 pytest.fail(f"the Celery worker exited with {self.proc.returncode}:\n{self.output()}")
-            time.sleep(0.3)
-        pytest.fail(f"no {pattern!r} in the worker output within {timeout}s:\n{self.output()}")
+        pytest.fail(f"the worker {node} did not answer a ping within {timeout}s:\n{self.output()}")
 
 
 def _reset_pools(app) -> None:  # type: ignore[no-untyped-def]
@@ -151,9 +149,9 @@ def worker(django_db_setup, django_db_blocker, tmp_path_factory: pytest.TempPath
     handle = Worker(proc, log, queue)
     failed = True
     try:
-        handle.wait_for_log(r"\bready\.", WORKER_READY_TIMEOUT)
         app.conf.update(task_always_eager=False, broker_url=BROKER_URL, task_default_queue=queue)
         _reset_pools(app)
+        handle.wait_until_ready(app, f"{queue}@{socket.gethostname()}", WORKER_READY_TIMEOUT)
         yield handle
         failed = False
     finally:
