@@ -59,35 +59,47 @@ def do_join_study(
     session_id = storable(external.get("external_session_id") or "").strip()[:100]
     if study.status != Study.Status.OPEN and not external_id:
         raise StudyError("This study is not open for participants.", status=403)
-    try:
-        with transaction.atomic():
-            # The study row lock serialises joins: arrival numbers (which drive counterbalancing)
-            # stay dense, and two tabs opening the same crowd link at once find one participant.
-            Study.objects.select_for_update().get(pk=study.pk)
-            existing = (
-                Participant.objects.filter(study=study, external_id=external_id).first()
-                if external_id
-                else None
-            )
-            if existing is not None:
+    for attempt in range(3):
+        try:
+            return _join_locked(study, external, external_id, session_id, user_agent, remembered_token)
+        except IntegrityError:
+            # Only reachable where row locks are no-ops (SQLite): a concurrent join won the race.
+            if external_id:
+                existing = Participant.objects.get(study=study, external_id=external_id)
                 return _resume(existing, session_id, remembered_token)
-            if study.status != Study.Status.OPEN:
-                raise StudyError("This study is not open for participants.", status=403)
-            last = Participant.objects.filter(study=study).aggregate(n=Max("number"))["n"] or 0
-            return Participant.objects.create(
-                study=study,
-                number=last + 1,
-                external_id=external_id,
-                external_study_id=storable(external.get("external_study_id") or "")[:100],
-                external_session_id=session_id,
-                user_agent=storable(user_agent)[:300],
-            )
-    except IntegrityError:
-        # Only reachable where row locks are no-ops (SQLite): a concurrent join won the race.
-        if not external_id:
-            return do_join_study(study, external, user_agent, remembered_token)  # next free number
-        existing = Participant.objects.get(study=study, external_id=external_id)
-        return _resume(existing, session_id, remembered_token)
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _join_locked(
+    study: Study,
+    external: Mapping[str, str],
+    external_id: str,
+    session_id: str,
+    user_agent: str,
+    remembered_token: str | None,
+) -> Participant:
+    with transaction.atomic():
+        # The study row lock serialises joins: arrival numbers (which drive counterbalancing)
+        # stay dense, and two tabs opening the same crowd link at once find one participant.
+        Study.objects.select_for_update().get(pk=study.pk)
+        existing = (
+            Participant.objects.filter(study=study, external_id=external_id).first() if external_id else None
+        )
+        if existing is not None:
+            return _resume(existing, session_id, remembered_token)
+        if study.status != Study.Status.OPEN:
+            raise StudyError("This study is not open for participants.", status=403)
+        last = Participant.objects.filter(study=study).aggregate(n=Max("number"))["n"] or 0
+        return Participant.objects.create(
+            study=study,
+            number=last + 1,
+            external_id=external_id,
+            external_study_id=storable(external.get("external_study_id") or "")[:100],
+            external_session_id=session_id,
+            user_agent=storable(user_agent)[:300],
+        )
 
 
 def _resume(existing: Participant, session_id: str, remembered_token: str | None) -> Participant:
