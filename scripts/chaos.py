@@ -158,7 +158,7 @@ class Participant:
         self.call("POST", self.home + f"requests/{number}/next/")
 
     def judge(self, slot: str, label: str) -> None:
-        """A rating click: htmx retries once (retry.js); if the page says "not saved", click again."""
+        """A rating click: study.js retries once; if the page says "not saved", click again."""
         for click in range(10):
             for attempt in range(2):
                 try:

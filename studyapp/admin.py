@@ -14,6 +14,7 @@ from studyapp.models import (
     Catalog,
     Item,
     Judgement,
+    ListPreference,
     Participant,
     QuestionnaireItem,
     RankedList,
@@ -79,7 +80,7 @@ class StudyAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ("title",)}
     filter_horizontal = ("systems",)
     inlines = [QuestionnaireItemInline]
-    actions = ["copy_study", "export_judgements"]
+    actions = ["copy_study", "export_judgements", "export_preferences"]
     readonly_fields = ("study_link", "token")
     fieldsets = (
         (None, {"fields": ("title", "slug", "status", "study_link")}),
@@ -151,12 +152,19 @@ class StudyAdmin(admin.ModelAdmin):
                     q.save()
         self.message_user(request, "Copied. The copies are drafts you can edit.", messages.SUCCESS)
 
-    @admin.action(description="Export judgements (CSV) of the selected study")
-    def export_judgements(self, request: HttpRequest, queryset: QuerySet[Study]) -> HttpResponse | None:
+    def _export(self, request: HttpRequest, queryset: QuerySet[Study], kind: str) -> HttpResponse | None:
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one study to export.", messages.WARNING)
             return None
-        return exports.csv_response(queryset.get(), "judgements")
+        return exports.csv_response(queryset.get(), kind)
+
+    @admin.action(description="Export judgements (CSV) of the selected study")
+    def export_judgements(self, request: HttpRequest, queryset: QuerySet[Study]) -> HttpResponse | None:
+        return self._export(request, queryset, "judgements")
+
+    @admin.action(description="Export list preferences (CSV) of the selected study")
+    def export_preferences(self, request: HttpRequest, queryset: QuerySet[Study]) -> HttpResponse | None:
+        return self._export(request, queryset, "preferences")
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -175,6 +183,7 @@ class ParticipantAdmin(ReadOnlyAdmin):
         "number",
         "study",
         "external_id",
+        "condition",
         "phase",
         "attention_failures",
         "created_at",
@@ -215,3 +224,20 @@ class SlotAdmin(ReadOnlyAdmin):
 class JudgementAdmin(ReadOnlyAdmin):
     list_display = ("participant", "slot", "label", "response_ms", "too_fast", "changes", "updated_at")
     list_filter = ("participant__study", "too_fast")
+
+
+@admin.register(ListPreference)
+class ListPreferenceAdmin(ReadOnlyAdmin):
+    """'Which list is better?' answers, unblinded: the displayed label and the system behind it."""
+
+    list_display = ("request", "participant", "list_label_shown", "system", "updated_at")
+    list_filter = ("request__participant__study", "system")
+    list_select_related = ("request__participant__study", "system")
+
+    @admin.display(description="participant")
+    def participant(self, obj: ListPreference) -> Participant:
+        return obj.request.participant
+
+    @admin.display(description="chosen list")
+    def list_label_shown(self, obj: ListPreference) -> str:
+        return f"List {obj.list_label}" if obj.list_label else "No difference"

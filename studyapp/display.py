@@ -15,17 +15,20 @@ def plan_slots(
 ) -> list[presentation.Slot]:
     """The displayed slots for a request (pure: no writes).
 
-    Side by side uses the counterbalanced Latin-square order of systems over participants
-    and requests (so each system appears on each side equally often); the other modes are
-    seeded by the request's own seed, which is stored with it.
+    Side by side uses the counterbalanced Latin-square order of systems over participants'
+    conditions (assigned when they start the tasks) and requests, so each system appears on
+    each side equally often; the other modes are seeded by the request's own seed, which is
+    stored with it.
     """
     study = request.participant.study
     by_key = {str(system.pk): ranked.item_ids for system, ranked in rankings.items()}
     mode = study.presentation_mode
     if mode == Study.Mode.SIDE_BY_SIDE:
-        order = presentation.counterbalanced_order(
-            list(by_key), request.participant.number, request.number, seed=study.seed
-        )
+        participant = request.participant
+        # The condition is assigned when the tasks start; arrival order only for rows from
+        # before conditions existed (the migration copied it for those who had started).
+        position = participant.condition if participant.condition is not None else participant.number
+        order = presentation.counterbalanced_order(list(by_key), position, request.number, seed=study.seed)
         shown = [lst.slots for lst in presentation.side_by_side(by_key, request.seed, k=study.k, order=order)]
         if check_item is not None:
             target = random.Random(f"{request.seed}:check-list").randrange(len(shown))
@@ -41,14 +44,16 @@ def plan_slots(
 
 
 def _swap_in_check(slots: list[presentation.Slot], check_item: str, seed: int) -> list[presentation.Slot]:
-    """Insert the check and drop the list's last real item, keeping all lists k long.
+    """Put the check at a uniform position 1..k in place of the list's last real item.
 
-    A list one item longer than the others would tell participants where the check is.
+    The list stays k long: one longer than the others would tell participants where the
+    check is. The k-th item is dropped *before* the check goes in, so every position 1..k is
+    equally likely (inserting into all k items first and dropping the last real one after
+    would put the check last twice as often).
     """
-    with_check, _ = presentation.insert_attention_check(slots, check_item, seed)
-    if len(with_check) > len(slots):
-        last_real = max(i for i, slot in enumerate(with_check) if not slot.is_attention_check)
-        del with_check[last_real]
+    if not slots:
+        return slots
+    with_check, _ = presentation.insert_attention_check(slots[:-1], check_item, seed)
     return [replace(slot, position=i) for i, slot in enumerate(with_check, start=1)]
 
 

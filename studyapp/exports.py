@@ -4,16 +4,23 @@
 slots are credited to exactly one system, so there it is one row per judgement; a pooled item
 returned by two systems yields two rows with the same ``judgement_id`` (one per system, each
 with that system's rank). Attention-check slots yield one row with an empty system.
+Rows are written from the typed records of :mod:`studyapp.records`, which the analysis reads too.
+
+``preferences.csv`` has one row per side-by-side request whose "which list is better?" question
+was answered: the displayed label, the system behind it (unblinded; empty for "no difference")
+and every list shown with its system (``lists_shown``, e.g. ``A=Blend; B=Zero-shot``).
 """
 
 from __future__ import annotations
 
 import csv
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 
 from django.http import StreamingHttpResponse
 
-from studyapp.models import Judgement, Participant, QuestionnaireAnswer, RankedList, RankingSystem, Study
+from studyapp.models import Participant, QuestionnaireAnswer, Study
+from studyapp.records import judgement_records, preference_records
 from studyapp.services import completed_requests
 
 JUDGEMENT_COLUMNS = [
@@ -30,6 +37,12 @@ PARTICIPANT_COLUMNS = [
     "study_id", "participant_id", "participant_number", "external_id", "external_study_id", "external_session_id",
     "phase", "consented_at", "created_at", "finished_at", "attention_failures", "requests_completed",
     "judgements", "too_fast_judgements", "history_item_ids", "user_agent",
+]  # fmt: skip
+
+PREFERENCE_COLUMNS = [
+    "study_id", "participant_id", "participant_number", "external_id", "participant_phase",
+    "request_id", "request_number", "is_practice", "request_text", "request_completed_at",
+    "list_label", "no_difference", "system", "system_kind", "lists_shown", "updated_at",
 ]  # fmt: skip
 
 QUESTIONNAIRE_COLUMNS = [
@@ -77,56 +90,68 @@ def _stream(columns: list[str], rows: Iterable[dict]) -> Iterator[str]:
         yield writer.writerow(_neutralise(row))
 
 
-def _iso(value) -> str:  # type: ignore[no-untyped-def]
+def _iso(value: datetime | None) -> str:
     return value.isoformat() if value else ""
+
+
+def _cell(value: object) -> object:
+    """A typed value as a CSV cell: None -> empty, bool -> 0/1, datetime -> ISO 8601."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
 
 
 def judgement_rows(study: Study) -> Iterator[dict]:
     """Every judgement of a study as flat dicts (see the module docstring for the row unit)."""
-    systems = {str(s.pk): s for s in RankingSystem.objects.filter(studies=study)}
-    versions = {
-        (request_id, str(system_id)): version
-        for request_id, system_id, version in RankedList.objects.filter(
-            request__participant__study=study
-        ).values_list("request_id", "system_id", "version")
-    }
-    judgements = (
-        Judgement.objects.filter(participant__study=study)
-        .select_related("slot__request__participant", "slot__item")
-        .order_by("participant__number", "slot__request__number", "slot__list_label", "slot__position")
-    )
-    for j in judgements.iterator(chunk_size=2000):
-        slot, request, participant = j.slot, j.slot.request, j.slot.request.participant
+    design = {
+        "study_id": study.pk, "study_slug": study.slug, "presentation_mode": study.presentation_mode,
+        "rating_scale": study.rating_scale, "study_seed": study.seed,
+    }  # fmt: skip
+    for r in judgement_records(study):
         base = {
-            "study_id": study.pk, "study_slug": study.slug, "presentation_mode": study.presentation_mode,
-            "rating_scale": study.rating_scale, "study_seed": study.seed,
-            "participant_id": participant.pk, "participant_number": participant.number,
-            "external_id": participant.external_id, "external_study_id": participant.external_study_id,
-            "external_session_id": participant.external_session_id, "participant_phase": participant.phase,
-            "request_id": request.pk, "request_completed_at": _iso(request.completed_at), "request_number": request.number, "is_practice": int(request.is_practice),
-            "request_text": request.text, "request_seed": request.seed,
-            "judgement_id": j.pk, "list_label": slot.list_label, "displayed_position": slot.position,
-            "item_id": slot.item.external_id, "item_title": slot.item.title,
-            "label": "" if j.label is None else j.label, "cant_judge": int(j.label is None),
-            "is_attention_check": int(slot.is_attention_check),
-            "attention_check_failed": "" if request.attention_check_failed is None else int(request.attention_check_failed),
-            "response_ms": "" if j.response_ms is None else j.response_ms, "too_fast": int(j.too_fast),
-            "label_changes": j.changes, "created_at": _iso(j.created_at), "updated_at": _iso(j.updated_at),
+            **design,
+            "participant_id": r.participant_id, "participant_number": r.participant_number,
+            "external_id": r.external_id, "external_study_id": r.external_study_id,
+            "external_session_id": r.external_session_id, "participant_phase": r.participant_phase,
+            "request_id": r.request_id, "request_number": r.request_number, "is_practice": r.is_practice,
+            "request_text": r.request_text, "request_seed": r.request_seed,
+            "request_completed_at": r.request_completed_at,
+            "judgement_id": r.judgement_id, "list_label": r.list_label, "displayed_position": r.displayed_position,
+            "item_id": r.item_id, "item_title": r.item_title,
+            "label": r.label, "cant_judge": r.label is None, "is_attention_check": r.is_attention_check,
+            "attention_check_failed": r.attention_check_failed,
+            "response_ms": r.response_ms, "too_fast": r.too_fast, "label_changes": r.label_changes,
+            "created_at": r.created_at, "updated_at": r.updated_at,
         }  # fmt: skip
-        credited = sorted(slot.system_ranks.items(), key=lambda kv: int(kv[0]))
-        if slot.team_id is not None:
-            credited = [(str(slot.team_id), slot.system_ranks.get(str(slot.team_id), ""))]
-        if not credited:
-            yield {**base, "system": "", "system_kind": "", "model_version": "", "system_rank": ""}
-        for system_key, rank in credited:
-            system = systems.get(system_key)
-            yield {
+        for credit in r.credits or (None,):
+            row = {
                 **base,
-                "system": system.name if system else system_key,
-                "system_kind": system.kind if system else "",
-                "model_version": versions.get((request.pk, system_key), ""),
-                "system_rank": rank,
+                "system": credit.system if credit else "",
+                "system_kind": credit.system_kind if credit else "",
+                "model_version": credit.model_version if credit else "",
+                "system_rank": credit.rank if credit else None,
             }
+            yield {column: _cell(value) for column, value in row.items()}
+
+
+def preference_rows(study: Study) -> Iterator[dict]:
+    """One row per answered "which list is better?" question, with the chosen system unblinded."""
+    for r in preference_records(study):
+        row = {
+            "study_id": study.pk, "participant_id": r.participant_id, "participant_number": r.participant_number,
+            "external_id": r.external_id, "participant_phase": r.participant_phase,
+            "request_id": r.request_id, "request_number": r.request_number, "is_practice": r.is_practice,
+            "request_text": r.request_text, "request_completed_at": r.request_completed_at,
+            "list_label": r.list_label, "no_difference": not r.list_label,
+            "system": r.system or "", "system_kind": r.system_kind,
+            "lists_shown": "; ".join(f"{label}={system}" for label, system in r.lists),
+            "updated_at": r.updated_at,
+        }  # fmt: skip
+        yield {column: _cell(value) for column, value in row.items()}
 
 
 def participant_rows(study: Study) -> Iterator[dict]:
@@ -165,11 +190,12 @@ EXPORTS = {
     "judgements": (JUDGEMENT_COLUMNS, judgement_rows),
     "participants": (PARTICIPANT_COLUMNS, participant_rows),
     "questionnaire": (QUESTIONNAIRE_COLUMNS, questionnaire_rows),
+    "preferences": (PREFERENCE_COLUMNS, preference_rows),
 }
 
 
 def csv_response(study: Study, kind: str) -> StreamingHttpResponse:
-    """A streamed CSV download of one export kind (judgements, participants, questionnaire)."""
+    """A streamed CSV download of one export kind (judgements, participants, questionnaire, preferences)."""
     columns, rows = EXPORTS[kind]
     response = StreamingHttpResponse(_stream(columns, rows(study)), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{study.slug}-{kind}.csv"'

@@ -5,7 +5,8 @@
   view runs, so no view can crash on it and nothing writes a traceback.
 * :class:`DatabaseUnavailableMiddleware`: while the database is briefly gone (a restart, a
   failover), a request gets a friendly 503 "please retry" page with ``Retry-After`` instead
-  of a server error. htmx rating clicks are retried once by ``static/js/retry.js``.
+  of a server error. Rating saves are retried once by ``static/js/study.js``; other htmx
+  writes say they were not saved (``static/js/not_saved.js``).
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def unavailable_response(request: HttpRequest) -> HttpResponse:
     """The 503 "please retry" answer; rendered without touching the database (no session, no user)."""
     if request.headers.get("HX-Request"):
         response = HttpResponse("The server is busy; please try again.", status=503)
-        response["HX-Reswap"] = "none"  # keep the page as it is; retry.js retries or says so
+        response["HX-Reswap"] = "none"  # keep the page as it is; the page script retries or says so
     else:
         body = render_to_string(
             "study/unavailable.html", {"retry_after": RETRY_AFTER_SECONDS, "reload": request.method == "GET"}

@@ -52,8 +52,9 @@ def do_join_study(
     A returning crowd id resumes only with proof that it is the same person: the same
     platform session id (Prolific's SESSION_ID is per submission) or this browser's remembered
     token. Anyone else presenting a known id is refused without learning the personal link;
-    the id alone is often guessable (lab ids) or semi-public (worker ids).
-    Takes a row lock on the study so arrival numbers (which drive counterbalancing) are dense.
+    the id alone is often guessable (lab ids) or semi-public (worker ids). A crowd id that
+    declined consent cannot start again; only the browser that declined sees its answer.
+    Takes a row lock on the study so arrival numbers are dense and two tabs find one participant.
     """
     external_id = storable(external.get("external_id") or "").strip()[:100]
     session_id = storable(external.get("external_session_id") or "").strip()[:100]
@@ -81,8 +82,8 @@ def _join_locked(
     remembered_token: str | None,
 ) -> Participant:
     with transaction.atomic():
-        # The study row lock serialises joins: arrival numbers (which drive counterbalancing)
-        # stay dense, and two tabs opening the same crowd link at once find one participant.
+        # The study row lock serialises joins: arrival numbers stay dense, and two tabs opening
+        # the same crowd link at once find one participant (resumed or refused, declined or not).
         Study.objects.select_for_update().get(pk=study.pk)
         existing = (
             Participant.objects.filter(study=study, external_id=external_id).first() if external_id else None
@@ -103,6 +104,17 @@ def _join_locked(
 
 
 def _resume(existing: Participant, session_id: str, remembered_token: str | None) -> Participant:
+    """The participant a known crowd id may resume, or the refusal it gets.
+
+    Runs under the study lock (or after a lost race that created ``existing``). The decline
+    check comes first: a declined id does not restart even with the same platform session;
+    only the browser that declined (its remembered token) gets its own record back, to see
+    its answer.
+    """
+    if existing.phase == Phase.DECLINED and existing.token != remembered_token:
+        raise StudyError(
+            "You declined to take part in this study, so it cannot be started again.", status=409
+        )
     if existing.token == remembered_token or (session_id and session_id == existing.external_session_id):
         return existing
     raise StudyError(
@@ -120,9 +132,10 @@ def storable(text: str) -> str:
 def do_consent(participant: Participant, agreed: bool) -> None:
     """Record consent (moves on to onboarding) or its refusal.
 
-    A refusal ends the session and erases what joining stored (platform ids, browser), so
-    the decline page's "nothing about you was stored" is true. Conditional on the phase, so
-    a resubmitted or raced consent form changes nothing.
+    A refusal ends the session and erases what joining stored (platform study and session
+    ids, browser) except the crowd id itself: that is kept, as the record that this id
+    declined, so the same id cannot start the study again (crowd-platform convention).
+    Conditional on the phase, so a resubmitted or raced consent form changes nothing.
     """
     now = timezone.now()
     pending = Participant.objects.filter(pk=participant.pk, phase=Phase.CONSENT)
@@ -130,8 +143,7 @@ def do_consent(participant: Participant, agreed: bool) -> None:
         pending.update(consented_at=now, phase=Phase.ONBOARDING)
     else:
         pending.update(
-            phase=Phase.DECLINED, finished_at=now, external_id="", external_study_id="",
-            external_session_id="", user_agent="",
+            phase=Phase.DECLINED, finished_at=now, external_study_id="", external_session_id="", user_agent="",
         )  # fmt: skip
     participant.refresh_from_db()
 
@@ -179,8 +191,21 @@ def do_finish_onboarding(participant: Participant) -> None:
 
 
 def do_finish_instructions(participant: Participant) -> None:
+    """Start the tasks, and assign the counterbalancing condition now.
+
+    Conditions are handed out in the order participants start the tasks (1, 2, ...), not in
+    the order they opened the link: visits abandoned at consent or onboarding take none, so
+    they cannot unbalance the Latin square. The study row lock keeps conditions dense.
+    """
     next_phase = Phase.PRACTICE if participant.study.practice_request else Phase.TASKS
-    Participant.objects.filter(pk=participant.pk, phase=Phase.INSTRUCTIONS).update(phase=next_phase)
+    with transaction.atomic():
+        Study.objects.select_for_update().get(pk=participant.study_id)
+        last = (
+            Participant.objects.filter(study_id=participant.study_id).aggregate(c=Max("condition"))["c"] or 0
+        )
+        Participant.objects.filter(pk=participant.pk, phase=Phase.INSTRUCTIONS).update(
+            phase=next_phase, condition=last + 1
+        )
     participant.refresh_from_db()
 
 

@@ -2,7 +2,7 @@
 
 Input convention: ``labels`` is one system's ranked list as judged by one participant for
 one request, in the system's rank order (index 0 = rank 1), already cut or cuttable at k.
-Each entry is a raw label on the study's :class:`Scale`, or None for "can't judge" - and
+Each entry is a raw label on the study's :class:`~studyapp.design.Scale`, or None for "can't judge" - and
 also None for an item the system ranked but that was not shown (use :func:`ranked_labels`
 to build the list from ``(rank, label)`` pairs).
 
@@ -22,46 +22,9 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from studyapp.design import Scale
+
 Label = int | float | None
-
-
-@dataclass(frozen=True)
-class Scale:
-    """A judgement scale: labels in ``[min, max]``; ``label >= relevant_threshold`` is relevant.
-
-    ``relevant_threshold`` is in the scale's own units (e.g. 4 on a 1-5 scale).
-    """
-
-    min: int = 0
-    max: int = 3
-    relevant_threshold: int = 2
-
-    def __post_init__(self) -> None:
-        if self.max <= self.min:
-            raise ValueError("scale max must exceed min")
-        if not self.min <= self.relevant_threshold <= self.max:
-            raise ValueError("relevant_threshold must lie within the scale")
-
-    def normalise(self, label: Label) -> float | None:
-        """Shift a raw label so the scale starts at 0; None (can't judge) stays None."""
-        if label is None:
-            return None
-        if not self.min <= label <= self.max:
-            raise ValueError(f"label {label!r} outside scale [{self.min}, {self.max}]")
-        return label - self.min
-
-    def is_relevant(self, label: Label) -> bool:
-        return label is not None and label >= self.relevant_threshold
-
-    @property
-    def levels(self) -> int:
-        """Number of grades on the scale (e.g. 4 for 0-3)."""
-        return self.max - self.min + 1
-
-
-BINARY = Scale(0, 1, 1)
-GRADED_0_3 = Scale(0, 3, 2)
-LIKERT_1_5 = Scale(1, 5, 4)
 
 
 @dataclass(frozen=True)

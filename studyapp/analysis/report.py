@@ -1,20 +1,16 @@
-"""End-to-end study report from plain judgement rows (no Django; the ORM layer builds the rows).
+"""End-to-end study report from typed judgement records (no Django; :mod:`studyapp.records`
+builds the records from the database).
 
-Each row is a dict with keys ``participant_id, request_id, system, system_rank,
-displayed_position, item_id, label, is_attention_check, is_practice`` and optionally
-``team`` (interleaving: the contributing system, defaults to ``system``), ``judgement_id``
-(to count judgements exactly when an item is shown in two lists) and ``unit_id``
-(agreement unit, defaults to ``item_id``; pass e.g. ``f"{prompt_id}:{item_id}"`` when
-participants answer shared prompts, since relevance depends on the request).
-
-Row convention per mode: side-by-side - one row per judged item with its list's system;
-pool - one row per (shown item, system that ranked it in its top k), so a shared item has
-one row per credited system with the same label; interleave - one row per (shown item,
-system) as well, or just one row per item with ``system`` = the team.
+Each :class:`~.records.JudgementRecord` is one judgement of one displayed slot; its ``credits``
+list the systems the slot counts for, with their ranks (side by side and interleaved: the
+list's or team's system; pooled: every system that ranked the item in its top k; attention
+checks: none). Per-system metrics read the credits; interleaving reads each slot's ``team``
+and ``displayed_position``; counts and agreement read one record per judgement.
 
 The unit of analysis is the request, ``(participant_id, request_id)``: metrics are computed
 per request and system (:mod:`.metrics`), averaged with bootstrap CIs, and compared pairwise
-on requests where both systems have a value (:mod:`.stats`).
+on requests where both systems have a value (:mod:`.stats`). List preferences ("which list
+is better?") are analysed by :mod:`.preference`; counterbalancing by :mod:`.balance`.
 """
 
 from __future__ import annotations
@@ -22,24 +18,23 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
+from studyapp.design import Mode, Scale
 from studyapp.presentation import Slot, interleaving_outcome, pairwise_preference
 
 from .agreement import AgreementResult, krippendorff_alpha
-from .metrics import RequestMetrics, Scale, ranked_labels, request_metrics
+from .balance import ConditionBalance
+from .metrics import RequestMetrics, ranked_labels, request_metrics
 from .position import PositionRow, position_bias
+from .preference import PreferenceSummary, preference_summary
+from .records import JudgementRecord, PreferenceRecord
 from .stats import bootstrap_mean_ci, holm, paired_bootstrap_ci, paired_test, sign_test
 
 METRICS = ("precision", "ndcg", "mrr")
-MODES = {
-    "side_by_side": "side_by_side", "sbs": "side_by_side",
-    "interleave": "interleave", "interleaved": "interleave", "team_draft": "interleave",
-    "tdi": "interleave", "multileave": "interleave",
-    "pool": "pool", "pooled": "pool", "pooling": "pool",
-}  # fmt: skip
 
 
 def metric_label(metric: str, k: int) -> str:
@@ -98,7 +93,7 @@ class AttentionSummary:
 
 @dataclass
 class StudyReport:
-    mode: str
+    mode: Mode
     k: int
     scale: Scale
     seed: int
@@ -115,26 +110,23 @@ class StudyReport:
     agreement: AgreementResult
     attention: AttentionSummary
     notes: list[str] = field(default_factory=list)
+    preferences: PreferenceSummary | None = None  # None when the study does not ask
+    balance: list[ConditionBalance] = field(default_factory=list)  # side by side only
 
 
 Unit = tuple[str, str]
 
 
-def _unit(row: Mapping[str, Any]) -> Unit:
-    return (str(row["participant_id"]), str(row["request_id"]))
-
-
 def _per_request(
-    rows: list[Mapping[str, Any]], scale: Scale, k: int
+    records: list[JudgementRecord], scale: Scale, k: int
 ) -> dict[str, dict[Unit, RequestMetrics]]:
-    grouped: dict[str, dict[Unit, list[tuple[int, Any]]]] = {}
-    for r in rows:
-        if r.get("system_rank") is None:
-            continue  # shown but not ranked by this system (e.g. another team's item)
-        scale.normalise(r["label"])  # validate early: raises on out-of-scale labels
-        grouped.setdefault(str(r["system"]), {}).setdefault(_unit(r), []).append(
-            (int(r["system_rank"]), r["label"])
-        )
+    grouped: dict[str, dict[Unit, list[tuple[int, int | None]]]] = {}
+    for r in records:
+        scale.normalise(r.label)  # validate early: raises on out-of-scale labels
+        for credit in r.credits:
+            if credit.rank is None:
+                continue  # shown but not ranked by this system
+            grouped.setdefault(credit.system, {}).setdefault(r.unit, []).append((credit.rank, r.label))
     return {
         s: {u: request_metrics(ranked_labels(pairs, k), scale, k) for u, pairs in units.items()}
         for s, units in grouped.items()
@@ -146,20 +138,15 @@ def _value(m: RequestMetrics, metric: str) -> float | None:
 
 
 def _interleaving(
-    rows: list[Mapping[str, Any]], scale: Scale, systems: list[str]
+    records: list[JudgementRecord], scale: Scale, systems: list[str]
 ) -> list[InterleavingSummary]:
-    slots: dict[Unit, dict[str, Slot]] = {}
-    labels: dict[Unit, dict[str, Any]] = {}
-    for r in rows:
-        u, item = _unit(r), str(r["item_id"])
-        team = r.get("team") or r["system"]
-        # One slot per shown item even when rows repeat it per system; first row wins.
-        slots.setdefault(u, {}).setdefault(item, Slot(item, int(r["displayed_position"]), team=str(team)))
-        labels.setdefault(u, {}).setdefault(item, r["label"])
-    credit = {
-        u: interleaving_outcome(list(s.values()), labels[u], scale.relevant_threshold)
-        for u, s in slots.items()
-    }
+    # Each record is one shown slot, so the interleaved list is the request's records as shown.
+    slots: dict[Unit, list[Slot]] = {}
+    labels: dict[Unit, dict[str, int | None]] = {}
+    for r in records:
+        slots.setdefault(r.unit, []).append(Slot(r.item_id, r.displayed_position, team=r.team))
+        labels.setdefault(r.unit, {})[r.item_id] = r.label
+    credit = {u: interleaving_outcome(s, labels[u], scale.relevant_threshold) for u, s in slots.items()}
     out = []
     for a, b in itertools.combinations(systems, 2):
         outcomes = [pairwise_preference(c, a, b) for c in credit.values() if a in c and b in c]
@@ -170,22 +157,22 @@ def _interleaving(
 
 
 def build_report(
-    judgement_rows: Iterable[Mapping[str, Any]],
+    judgements: Iterable[JudgementRecord],
     scale: Scale,
     k: int,
-    mode: str,
+    mode: Mode | str,
     seed: int = 0,
     n_resamples: int = 10000,
     agreement_resamples: int = 1000,
+    preferences: Iterable[PreferenceRecord] | None = None,
+    balance: list[ConditionBalance] | None = None,
 ) -> StudyReport:
-    """Build the full study report; see the module docstring for the row format."""
-    if mode not in MODES:
-        raise ValueError(f"unknown mode {mode!r}; expected one of {sorted(set(MODES.values()))}")
-    mode = MODES[mode]
-    all_rows = list(judgement_rows)
-    practice = [r for r in all_rows if r.get("is_practice")]
-    checks = [r for r in all_rows if r.get("is_attention_check") and not r.get("is_practice")]
-    rows = [r for r in all_rows if not r.get("is_practice") and not r.get("is_attention_check")]
+    """Build the full study report from the judgements the study accepted (see the module docstring)."""
+    mode = Mode(mode)  # ValueError for an unknown mode
+    records = list(judgements)
+    practice = [r for r in records if r.is_practice]
+    checks = [r for r in records if r.is_attention_check and not r.is_practice]
+    rows = [r for r in records if not r.is_practice and not r.is_attention_check]
 
     per_request = _per_request(rows, scale, k)
     systems = sorted(per_request)
@@ -234,13 +221,13 @@ def build_report(
 
     notes = []
     interleaving = None
-    if mode == "interleave":
-        interleaving = _interleaving(rows, scale, sorted({str(r.get("team") or r["system"]) for r in rows}))
+    if mode == Mode.INTERLEAVED:
+        interleaving = _interleaving(rows, scale, sorted({r.team for r in rows if r.team is not None}))
         notes.append(
             "Interleaving: the win/tie/loss sign test is the primary outcome; per-system metrics use only "
             "the items each system ranked that were shown, so they are descriptive."
         )
-    if mode == "pool":
+    if mode == Mode.POOLED:
         notes.append(
             "Pooling: an item returned by several systems was shown once and its label credited to each."
         )
@@ -248,31 +235,28 @@ def build_report(
         notes.append("p (Holm) adjusts each metric's pairwise Wilcoxon p-values for multiple comparisons.")
 
     positions = position_bias(
-        (str(r["system"]), int(r["displayed_position"]), scale.normalise(r["label"]))
-        for r in rows
-        if r.get("displayed_position") is not None
+        (credit.system, r.displayed_position, scale.normalise(r.label)) for r in rows for credit in r.credits
     )
     agreement = krippendorff_alpha(
-        ((str(r.get("unit_id", r["item_id"])), str(r["participant_id"]), r["label"]) for r in rows),
+        ((r.agreement_unit, str(r.participant_id), r.label) for r in rows),
         level="ordinal",
         value_domain=list(range(scale.min, scale.max + 1)),
         n_resamples=agreement_resamples,
         seed=seed,
     )
-    failed = [r for r in checks if scale.is_relevant(r["label"])]
-    attention = AttentionSummary(len(checks), len(failed), sorted({str(r["participant_id"]) for r in failed}))
+    failed = [r for r in checks if scale.is_relevant(r.label)]
+    attention = AttentionSummary(len(checks), len(failed), sorted({str(r.participant_id) for r in failed}))
 
     return StudyReport(
         mode=mode,
         k=k,
         scale=scale,
         seed=seed,
-        n_participants=len({str(r["participant_id"]) for r in rows}),
-        n_requests=len({_unit(r) for r in rows}),
-        # A pooled judgement yields one row per credited system, so count distinct judgements;
-        # without ids, fall back to distinct (request, item) pairs.
-        n_judgements=len({r.get("judgement_id") or (_unit(r), str(r["item_id"])) for r in rows}),
-        n_cant_judge=len({(_unit(r), str(r["item_id"])) for r in rows if r["label"] is None}),
+        n_participants=len({str(r.participant_id) for r in rows}),
+        n_requests=len({r.unit for r in rows}),
+        # One record per judgement: an item shown in both side-by-side lists is two judgements.
+        n_judgements=len(rows),
+        n_cant_judge=sum(r.label is None for r in rows),
         n_excluded_practice=len(practice),
         n_excluded_attention=len(checks),
         systems=summaries,
@@ -282,6 +266,8 @@ def build_report(
         agreement=agreement,
         attention=attention,
         notes=notes,
+        preferences=None if preferences is None else preference_summary(preferences),
+        balance=balance or [],
     )
 
 
@@ -289,6 +275,8 @@ def _clean(obj: Any) -> Any:
     # JSON has no NaN/inf; tuples become lists via json anyway.
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
+    if isinstance(obj, Enum):
+        return obj.value
     if isinstance(obj, dict):
         return {str(k): _clean(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
@@ -313,6 +301,31 @@ def _p(p: float | None) -> str:
     return "-" if p is None else ("<0.001" if p < 0.001 else f"{p:.3f}")
 
 
+def _preference_text(p: PreferenceSummary) -> list[str]:
+    out = [
+        "",
+        f"## Which list is better ({p.n_answers} answers, {p.n_no_difference} 'no difference')",
+        "",
+        "| System | answers offering it | chosen | share [95% Wilson CI] |",
+        "|---|---:|---:|---|",
+    ]
+    out += [
+        f"| {s.system} | {s.n_answers} | {s.n_preferred} | {_f(s.share)} {_ci(s.ci_low, s.ci_high)} |"
+        for s in p.shares
+    ]
+    if p.comparisons:
+        out += [
+            "",
+            "| A | B | A chosen | B chosen | no preference | p (sign test) |",
+            "|---|---|---:|---:|---:|---:|",
+        ]
+        out += [
+            f"| {c.system_a} | {c.system_b} | {c.a_preferred} | {c.b_preferred} | {c.no_preference} | {_p(c.p_value)} |"
+            for c in p.comparisons
+        ]
+    return out
+
+
 def report_to_text(report: StudyReport) -> str:
     """Markdown summary for the ``study_report`` management command."""
     r, sc = report, report.scale
@@ -321,7 +334,7 @@ def report_to_text(report: StudyReport) -> str:
         "",
         f"Mode: {r.mode}; k = {r.k}; scale {sc.min}-{sc.max} (relevant >= {sc.relevant_threshold}); seed {r.seed}",
         f"Participants: {r.n_participants}; requests: {r.n_requests}; judgements: {r.n_judgements} "
-        f"(can't judge: {r.n_cant_judge}); excluded rows: practice {r.n_excluded_practice}, "
+        f"(can't judge: {r.n_cant_judge}); excluded judgements: practice {r.n_excluded_practice}, "
         f"attention checks {r.n_excluded_attention}",
         "",
         "## Per-system metrics (mean [95% bootstrap CI])",
@@ -359,6 +372,22 @@ def report_to_text(report: StudyReport) -> str:
         f"| {p.system} | {p.position} | {_f(p.mean_label, 2)} | {p.n} | {p.n_cant_judge} |"
         for p in r.position_bias
     ]
+    if r.preferences is not None:
+        out += _preference_text(r.preferences)
+    if r.balance:
+        out += [
+            "",
+            "## Counterbalancing achieved (side by side; conditions assigned when the tasks start)",
+            "",
+        ]
+        out += [
+            "| Condition | order on request 1 | started | finished | screened out |",
+            "|---:|---|---:|---:|---:|",
+        ]
+        out += [
+            f"| {b.condition} | {b.first_request_order} | {b.n_started} | {b.n_finished} | {b.n_screened_out} |"
+            for b in r.balance
+        ]
     a = r.agreement
     out += ["", "## Agreement (Krippendorff's alpha, ordinal)", ""]
     alpha = "undefined" if a.alpha is None else f"{a.alpha:.3f} {_ci(a.ci_low, a.ci_high)}"

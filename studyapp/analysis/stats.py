@@ -191,3 +191,15 @@ def holm(p_values: Sequence[float | None]) -> list[float | None]:
         running = max(running, min(1.0, (m - j) * float(p_values[i])))  # type: ignore[arg-type]
         out[i] = running
     return out
+
+
+def proportion_ci(successes: int, n: int, confidence: float = 0.95) -> MeanCI:
+    """A proportion with its Wilson score interval (:meth:`scipy.stats.binomtest.proportion_ci`).
+
+    Wilson rather than the normal approximation because study shares are often near 0 or 1
+    with few answers, where the Wald interval leaves [0, 1] or collapses to a point.
+    """
+    if n == 0:
+        return MeanCI(None, None, None, 0)
+    ci = stats.binomtest(successes, n).proportion_ci(confidence_level=confidence, method="wilson")
+    return MeanCI(successes / n, float(ci.low), float(ci.high), n)

@@ -21,7 +21,7 @@ class StudySerializer(serializers.ModelSerializer):
         model = Study
         fields = [
             "id", "title", "slug", "status", "presentation_mode", "rating_scale", "k", "requests_per_participant",
-            "onboarding_picks", "practice_request", "allow_cant_judge", "attention_checks", "seed", "systems",
+            "onboarding_picks", "practice_request", "allow_cant_judge", "ask_list_preference", "attention_checks", "seed", "systems",
             "participants", "created_at",
         ]  # fmt: skip
 

@@ -29,7 +29,14 @@ class Participant(models.Model):
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="participants")
     token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
-    number = models.PositiveIntegerField(help_text="Order of arrival in the study; drives counterbalancing.")
+    number = models.PositiveIntegerField(help_text="Order of arrival in the study.")
+    condition = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Latin-square position (1, 2, ...) assigned when the participant starts the tasks; "
+        "drives counterbalancing. Empty for visits that never reached the tasks.",
+    )
     external_id = models.CharField(
         max_length=100, blank=True, help_text="Crowd platform id, e.g. PROLIFIC_PID."
     )
@@ -51,6 +58,7 @@ class Participant(models.Model):
                 name="participant_unique_external_id",
             ),
             models.UniqueConstraint(fields=["study", "number"], name="participant_unique_number"),
+            models.UniqueConstraint(fields=["study", "condition"], name="participant_unique_condition"),
         ]
         indexes = [models.Index(fields=["study", "phase"], name="participant_progress_idx")]
 

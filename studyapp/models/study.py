@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from recommender.systems import HISTORY_BLEND, WHISPERLITE, ZERO_SHOT
+from studyapp.design import SCALES, Mode, Scale
 from studyapp.models.catalog import Catalog
 
 
@@ -56,27 +56,6 @@ class RankingSystem(models.Model):
                 raise ValidationError({"checkpoint_path": f"No file at {self.checkpoint_path}."})
 
 
-@dataclass(frozen=True)
-class ScaleSpec:
-    """The rating scale shown to participants."""
-
-    values: tuple[int, ...]
-    labels: tuple[str, ...]
-    relevant_threshold: int  # labels >= this count as relevant in binary metrics
-
-    @property
-    def choices(self) -> list[tuple[int, str]]:
-        """(value, label) pairs in display order, for the rating buttons."""
-        return list(zip(self.values, self.labels, strict=True))
-
-
-SCALES: dict[str, ScaleSpec] = {
-    "binary": ScaleSpec((0, 1), ("Not relevant", "Relevant"), 1),
-    "graded4": ScaleSpec((0, 1, 2, 3), ("Not relevant", "Somewhat", "Relevant", "Perfect match"), 2),
-    "likert5": ScaleSpec((1, 2, 3, 4, 5), ("Not at all", "Slightly", "Moderately", "Very", "Perfectly"), 4),
-}
-
-
 class Study(models.Model):
     """A user study: its texts, the systems compared, and its presentation design.
 
@@ -89,15 +68,9 @@ class Study(models.Model):
         OPEN = "open", "Open"
         CLOSED = "closed", "Closed"
 
-    class Mode(models.TextChoices):
-        SIDE_BY_SIDE = "side_by_side", "Side by side (blinded, counterbalanced)"
-        INTERLEAVED = "interleaved", "Team-draft interleaving (one list)"
-        POOLED = "pooled", "Pooled (union, shuffled, each item judged once)"
-
-    class Scale(models.TextChoices):
-        BINARY = "binary", "Binary (relevant / not)"
-        GRADED4 = "graded4", "Graded 0–3"
-        LIKERT5 = "likert5", "1–5"
+    # One definition of modes and scales (studyapp.design), shared with the analysis.
+    Mode = Mode
+    SCALES = SCALES
 
     # Identity and texts
     title = models.CharField(max_length=200)
@@ -116,7 +89,9 @@ class Study(models.Model):
     # Design (locked once a participant joins)
     catalog = models.ForeignKey(Catalog, on_delete=models.PROTECT, related_name="studies")
     systems = models.ManyToManyField(RankingSystem, related_name="studies")
-    presentation_mode = models.CharField(max_length=20, choices=Mode.choices, default=Mode.SIDE_BY_SIDE)
+    presentation_mode = models.CharField(
+        max_length=20, choices=[(m.value, m.label) for m in Mode], default=Mode.SIDE_BY_SIDE.value
+    )
     k = models.PositiveSmallIntegerField(default=10, validators=[MinValueValidator(1), MaxValueValidator(50)])
     requests_per_participant = models.PositiveSmallIntegerField(default=3, validators=[MinValueValidator(1)])
     onboarding_picks = models.PositiveSmallIntegerField(default=3, validators=[MinValueValidator(3)])
@@ -124,7 +99,9 @@ class Study(models.Model):
     practice_request = models.BooleanField(
         default=False, help_text="One practice request first; never analysed."
     )
-    rating_scale = models.CharField(max_length=10, choices=Scale.choices, default=Scale.GRADED4)
+    rating_scale = models.CharField(
+        max_length=10, choices=[(s.name, s.title) for s in SCALES.values()], default="graded4"
+    )
     allow_cant_judge = models.BooleanField(default=True)
     ask_list_preference = models.BooleanField(
         default=False, help_text="Side by side only: 'which list is better?'"
@@ -168,8 +145,12 @@ class Study(models.Model):
         return self.pk is not None and self.participants.exists()
 
     @property
-    def scale(self) -> ScaleSpec:
+    def scale(self) -> Scale:
         return SCALES[self.rating_scale]
+
+    @property
+    def mode(self) -> Mode:
+        return Mode(self.presentation_mode)
 
     @property
     def asks_list_preference(self) -> bool:
@@ -177,6 +158,14 @@ class Study(models.Model):
         return self.ask_list_preference and self.presentation_mode == self.Mode.SIDE_BY_SIDE
 
     def clean(self) -> None:
+        if self.ask_list_preference and self.presentation_mode != Mode.SIDE_BY_SIDE:
+            # One merged list offers nothing to compare, so participants would never be asked.
+            raise ValidationError(
+                {
+                    "ask_list_preference": "'Which list is better?' needs side-by-side lists; "
+                    "interleaved and pooled studies show one list. Untick it or choose side by side."
+                }
+            )
         if self.pk and self.is_locked():
             saved = Study.objects.get(pk=self.pk)
             changed = [f for f in self.DESIGN_FIELDS if getattr(saved, f) != getattr(self, f)]

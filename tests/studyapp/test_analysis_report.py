@@ -1,24 +1,31 @@
-"""Small end-to-end study reports with hand-checkable numbers (no database)."""
+"""Small end-to-end study reports with hand-checkable numbers, from typed records (no database)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from math import log2
 
 import krippendorff
 import pytest
 
-from studyapp.analysis.metrics import GRADED_0_3
 from studyapp.analysis.plots import metric_bars_svg, position_bias_svg
+from studyapp.analysis.records import Credit, JudgementRecord
 from studyapp.analysis.report import build_report, report_to_dict, report_to_text
+from studyapp.design import GRADED4, Mode
+
+_ids = iter(range(1, 1_000_000))
 
 
-def row(p, req, system, rank, pos, item, label, check=False, practice=False, **extra):
-    return {
-        "participant_id": p, "request_id": req, "system": system, "system_rank": rank,
-        "displayed_position": pos, "item_id": item, "label": label,
-        "is_attention_check": check, "is_practice": practice, **extra,
-    }  # fmt: skip
+def row(p, req, system, rank, pos, item, label, check=False, practice=False, team=None, credits=None):
+    """One judgement; credited to ``system`` at ``rank`` (a check is credited to nobody)."""
+    if credits is None:
+        credits = () if check else (Credit(system, rank),)
+    return JudgementRecord(
+        participant_id=p, request_id=req, judgement_id=next(_ids), item_id=item, displayed_position=pos,
+        label=label, credits=credits, team=team, is_attention_check=check, is_practice=practice,
+        request_text="a shared prompt",  # agreement units are (request text, item)
+    )  # fmt: skip
 
 
 def side_by_side_rows() -> list[dict]:
@@ -38,7 +45,7 @@ def side_by_side_rows() -> list[dict]:
 
 
 def test_side_by_side_report_numbers() -> None:
-    rep = build_report(side_by_side_rows(), GRADED_0_3, k=3, mode="side_by_side", seed=0, n_resamples=500)
+    rep = build_report(side_by_side_rows(), GRADED4, k=3, mode="side_by_side", seed=0, n_resamples=500)
     assert (rep.n_participants, rep.n_requests, rep.n_judgements, rep.n_cant_judge) == (2, 2, 12, 1)
     assert (rep.n_excluded_practice, rep.n_excluded_attention) == (1, 1)
     x, y = rep.systems
@@ -81,7 +88,7 @@ def test_side_by_side_report_numbers() -> None:
 
 
 def test_report_serialisation_text_and_plots() -> None:
-    rep = build_report(side_by_side_rows(), GRADED_0_3, k=3, mode="sbs", seed=0, n_resamples=200)
+    rep = build_report(side_by_side_rows(), GRADED4, k=3, mode=Mode.SIDE_BY_SIDE, seed=0, n_resamples=200)
     d = report_to_dict(rep)
     assert json.loads(json.dumps(d))["systems"][0]["system"] == "X"
     text = report_to_text(rep)
@@ -90,12 +97,19 @@ def test_report_serialisation_text_and_plots() -> None:
     bars = metric_bars_svg(rep)
     assert bars.startswith("<svg") and "<title>" in bars and 'role="img"' in bars
     assert "aria-label" in position_bias_svg(rep)
-    assert build_report(side_by_side_rows(), GRADED_0_3, 3, "sbs", 0, n_resamples=200) == rep  # deterministic
+    assert (
+        build_report(side_by_side_rows(), GRADED4, 3, "side_by_side", 0, n_resamples=200) == rep
+    )  # deterministic
 
 
 def test_svg_escapes_system_names() -> None:
-    rows = [r | {"system": "<b>&x"} if r["system"] == "X" else r for r in side_by_side_rows()]
-    rep = build_report(rows, GRADED_0_3, k=3, mode="side_by_side", n_resamples=100)
+    rows = [
+        dataclasses.replace(r, credits=(Credit("<b>&x", r.credits[0].rank),))
+        if r.credits and r.credits[0].system == "X"
+        else r
+        for r in side_by_side_rows()
+    ]
+    rep = build_report(rows, GRADED4, k=3, mode="side_by_side", n_resamples=100)
     for svg in (metric_bars_svg(rep), position_bias_svg(rep)):
         assert "<b>" not in svg and "&lt;b&gt;&amp;x" in svg
 
@@ -111,8 +125,8 @@ def test_interleaving_report() -> None:
     for req, slots in plan.items():
         for pos, (team, lab) in enumerate(slots, start=1):
             rows.append(row("p1", req, team, (pos + 1) // 2, pos, f"{req}-{pos}", lab, team=team))
-    rows.append(row("p1", "r3", "Y", None, 5, "chk", 3, check=True))  # would make r3 a tie if counted
-    rep = build_report(rows, GRADED_0_3, k=2, mode="interleave", n_resamples=100)
+    rows.append(row("p1", "r3", "", None, 5, "chk", 3, check=True))  # would make r3 a tie if counted
+    rep = build_report(rows, GRADED4, k=2, mode=Mode.INTERLEAVED, n_resamples=100)
     (res,) = rep.interleaving
     assert (res.system_a, res.system_b, res.wins, res.ties, res.losses) == ("X", "Y", 2, 1, 0)
     assert res.p_value == pytest.approx(0.5)  # sign test on 2 wins, 0 losses: 2 * 1/4
@@ -120,12 +134,12 @@ def test_interleaving_report() -> None:
 
 
 def test_pool_shared_item_credited_to_both() -> None:
-    # Item "s" shown once at position 1, ranked 1 by X and 2 by Y; one row per credited system.
+    # Item "s" shown once at position 1, ranked 1 by X and 2 by Y: one judgement, two credits.
     rows = [
-        row("p1", "r1", "X", 1, 1, "s", 3), row("p1", "r1", "Y", 2, 1, "s", 3),
+        row("p1", "r1", "", None, 1, "s", 3, credits=(Credit("X", 1), Credit("Y", 2))),
         row("p1", "r1", "X", 2, 2, "x2", 0), row("p1", "r1", "Y", 1, 3, "y1", 0),
     ]  # fmt: skip
-    rep = build_report(rows, GRADED_0_3, k=2, mode="pool", n_resamples=100)
+    rep = build_report(rows, GRADED4, k=2, mode=Mode.POOLED, n_resamples=100)
     x, y = rep.systems
     assert x.metrics["mrr"].mean == 1.0 and y.metrics["mrr"].mean == 0.5
     assert rep.n_judgements == 3  # the shared item counts once
@@ -133,4 +147,4 @@ def test_pool_shared_item_credited_to_both() -> None:
 
 def test_unknown_mode() -> None:
     with pytest.raises(ValueError):
-        build_report([], GRADED_0_3, k=3, mode="carousel")
+        build_report([], GRADED4, k=3, mode="carousel")

@@ -142,12 +142,13 @@ def make_request(page, text: str) -> Request:  # type: ignore[no-untyped-def]
 
 
 def rate(page, slot_pk: int, value: str) -> None:  # type: ignore[no-untyped-def]
-    """Click a rating button and wait for htmx to swap in the pressed state."""
+    """Click a rating button and wait until the server has stored it (the item stops being busy)."""
     expect = _expect()
     page.locator(f"#rating-{slot_pk} button[value='{value}']").click()
     expect(page.locator(f"#rating-{slot_pk} button[value='{value}']")).to_have_attribute(
         "aria-pressed", "true"
     )
+    expect(page.locator(f"#slot-{slot_pk}[aria-busy='true']")).to_have_count(0)
 
 
 def shown_slot_pks(page) -> list[int]:  # type: ignore[no-untyped-def]
@@ -288,6 +289,69 @@ def test_keyboard_digit_rates_focused_item_but_typing_in_textarea_does_not(open_
     assert len(judge_posts) == sent  # no rating was sent while typing
     assert label_of(slots[3]) == "missing"
     assert Judgement.objects.filter(slot__request=request).count() == 2
+
+
+def test_fast_keyboard_ratings_land_on_the_item_focused_at_each_key_whatever_the_latency(
+    open_page, study: Study
+) -> None:
+    expect = _expect()
+    page = start_study(open_page, study)
+    request = make_request(page, "black leather boots")
+    slots = shown_slot_pks(page)  # List A then List B: 2 x k = 8 items
+    typed = {}
+    # Local speed: focus item 1 and type 3210 with 30 ms between keys.
+    page.locator(f"#slot-{slots[0]}").focus()
+    for slot_pk, key in zip(slots[:4], "3210", strict=True):
+        page.keyboard.press(key)
+        typed[slot_pk] = int(key)
+        page.wait_for_timeout(30)
+    # 250 ms of network latency on every request, 200 ms between keys: each key still rates the
+    # item focused when it was pressed, and focus never jumps back to an item already rated.
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 250, "downloadThroughput": -1, "uploadThroughput": -1},
+    )
+    round_trip_ms = page.evaluate(
+        "async () => { const t = performance.now(); await fetch(location.href); return performance.now() - t; }"
+    )
+    assert round_trip_ms >= 250  # the throttling is in effect
+    expect(page.locator(f"#slot-{slots[4]}")).to_be_focused()
+    for slot_pk, key in zip(slots[4:], "1230", strict=True):
+        page.keyboard.press(key)
+        typed[slot_pk] = int(key)
+        page.wait_for_timeout(200)
+    expect(page.locator(f"#slot-{slots[7]}")).to_be_focused()
+    expect(page.locator("#unjudged")).to_have_text("All items rated.")
+    wait_for_db(lambda: {pk: label_of(pk) for pk in slots} == typed)
+    assert list(Judgement.objects.filter(slot__request=request).values_list("changes", flat=True)) == [0] * 8
+    for slot_pk, value in typed.items():
+        expect(page.locator(f"#rating-{slot_pk} button[value='{value}']")).to_have_attribute(
+            "aria-pressed", "true"
+        )
+
+    # A save that fails is visible: the item is marked, the reason announced, the stored rating shown.
+    page.route("**/judge/", lambda route: route.abort())
+    page.locator(f"#slot-{slots[0]}").focus()
+    page.keyboard.press("1")
+    expect(page.locator("#flash")).to_contain_text("was not saved")
+    expect(page.locator(f"#slot-{slots[0]}.save-failed")).to_have_count(1)
+    expect(page.locator(f"#rating-{slots[0]} button[value='3']")).to_have_attribute("aria-pressed", "true")
+    assert label_of(slots[0]) == 3
+    page.unroute("**/judge/")
+    rate(page, slots[0], "2")  # rating it again (still at 250 ms latency) stores it and clears the warning
+    expect(page.locator("#flash")).to_have_text("")
+    expect(page.locator(f"#slot-{slots[0]}.save-failed")).to_have_count(0)
+    assert label_of(slots[0]) == 2
+
+    # "Next" pressed while a rating is still on its way waits for it instead of being refused.
+    page.locator(f"#slot-{slots[1]}").focus()
+    page.keyboard.press("3")
+    page.locator("#next").click()
+    expect(page.get_by_role("heading", name="Request 2 of 2")).to_be_visible()
+    assert label_of(slots[1]) == 3
+    assert Request.objects.get(pk=request.pk).completed_at is not None
 
 
 def test_interleaved_mode_shows_one_list_of_k_items_each_credited_to_a_team(open_page, study: Study) -> None:
@@ -441,8 +505,9 @@ def test_in_process_mode_shows_preparing_at_once_and_the_lists_replace_it(
 def test_a_rating_click_during_an_outage_is_retried_once_or_shown_as_not_saved(
     chromium_browser, live_server, study: Study
 ) -> None:
-    """A 503 (database restart) on a rating: retry.js sends it once more; if that fails too,
-    the page says it was not saved and the button stays unpressed: never silently lost."""
+    """A 503 (database restart) on a rating: study.js's save queue sends it once more; if that
+    fails too, the page says it was not saved and the button goes back to unpressed: never
+    silently lost."""
     expect = _expect()
     context = chromium_browser.new_context(base_url=live_server.url)
     context.set_default_timeout(TIMEOUT_MS)
@@ -472,12 +537,15 @@ def test_a_rating_click_during_an_outage_is_retried_once_or_shown_as_not_saved(
 
         outage["answers_left"] = 2  # the outage outlasts the retry
         page.locator(f"#rating-{slots[1]} button[value='1']").click()
-        expect(page.locator("#flash .not-saved")).to_contain_text("could not be saved")
+        expect(page.locator("#flash")).to_contain_text("was not saved")
+        expect(page.locator(f"#slot-{slots[1]}.save-failed")).to_have_count(1)
         expect(page.locator(f"#rating-{slots[1]} button[value='1']")).to_have_attribute(
             "aria-pressed", "false"
         )
+        assert outage["answers_left"] == 0  # both the click and its one retry reached the server
         assert label_of(slots[1]) == "missing"
         rate(page, slots[1], "1")  # clicking again once the server is back saves it
         wait_for_db(lambda: label_of(slots[1]) == 1)
+        expect(page.locator(f"#slot-{slots[1]}.save-failed")).to_have_count(0)
     finally:
         context.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import pytest
 from django.core.management import call_command
@@ -82,24 +83,58 @@ def test_api_lists_judgements_and_exports_csv(judged: Participant, admin_client:
     assert len(rows) == 8
 
 
-def test_api_report_and_openapi_schema(judged: Participant, admin_client: Client) -> None:
-    report = admin_client.get(f"/api/studies/{judged.study_id}/report/").json()
-    assert report["mode"] == "side_by_side"
+@pytest.fixture
+def judged_by_system(
+    participant: Participant, client: Client, django_capture_on_commit_callbacks
+) -> Participant:
+    """One finished request whose labels differ by system, so every metric has a known value.
+
+    Zero-shot's list: 3, 0, 0, 0 by rank -> P@4 = 1/4, MRR = 1.
+    Blend's list:     0, 2, 0, 0 by rank -> P@4 = 1/4, MRR = 1/2.
+    """
+    request = make_request(client, participant, django_capture_on_commit_callbacks, "navy formal shirt")
+    wanted = {("Zero-shot", 1): "3", ("Blend", 2): "2"}
+    for slot in request.slots.select_related("team"):
+        label = wanted.get((slot.team.name, slot.system_ranks[str(slot.team_id)]), "0")
+        response = client.post(f"/p/{participant.token}/judge/", {"slot": slot.pk, "label": label})
+        assert response.status_code == 302
+    assert client.post(f"/p/{participant.token}/requests/1/next/").status_code == 302
+    return participant
+
+
+def test_api_report_gives_each_system_its_hand_computed_metrics(
+    judged_by_system: Participant, admin_client: Client
+) -> None:
+    report = admin_client.get(f"/api/studies/{judged_by_system.study_id}/report/").json()
+    assert (report["mode"], report["n_requests"], report["n_judgements"]) == ("side_by_side", 1, 8)
+    systems = {s["system"]: s for s in report["systems"]}
+    assert systems["Zero-shot"]["metrics"]["precision"]["mean"] == pytest.approx(0.25)
+    assert systems["Blend"]["metrics"]["precision"]["mean"] == pytest.approx(0.25)
+    assert systems["Zero-shot"]["metrics"]["mrr"]["mean"] == pytest.approx(1.0)
+    assert systems["Blend"]["metrics"]["mrr"]["mean"] == pytest.approx(0.5)
+
+
+def test_api_schema_lists_the_judgement_endpoint(admin_client: Client) -> None:
     schema = admin_client.get("/api/schema/?format=json").json()
     assert "/api/studies/{id}/judgements/" in schema["paths"]
 
 
-def test_researcher_page_shows_progress_and_plots(judged: Participant, admin_client: Client) -> None:
-    page = admin_client.get(f"/researcher/studies/{judged.study_id}/").content.decode()
+def test_researcher_page_shows_each_systems_metrics(
+    judged_by_system: Participant, admin_client: Client
+) -> None:
+    page = admin_client.get(f"/researcher/studies/{judged_by_system.study_id}/").content.decode()
     assert 'id="n-judgements">8' in page
-    assert "<svg" in page
+    # The metrics table row of each system: requests, then P@4, nDCG@4 and MRR (each with a CI).
+    assert re.search(r"\| Zero-shot \| 1 \| 0\.250 [^|]+\|[^|]+\| 1\.000 ", page)
+    assert re.search(r"\| Blend \| 1 \| 0\.250 [^|]+\|[^|]+\| 0\.500 ", page)
+    assert "Blend MRR: 0.500" in page  # the chart's description carries the same number
 
 
-def test_study_report_command_prints_per_system_metrics(judged: Participant, capsys) -> None:
-    call_command("study_report", judged.study.slug, "--resamples", "200")
+def test_study_report_command_prints_per_system_metrics(judged_by_system: Participant, capsys) -> None:
+    call_command("study_report", judged_by_system.study.slug, "--resamples", "200")
     out = capsys.readouterr().out
-    for name in judged.study.systems.values_list("name", flat=True):
-        assert name in out
+    assert re.search(r"^\| Zero-shot \| 1 \| 0\.250 [^|]+\|[^|]+\| 1\.000 [^|]+\|$", out, re.MULTILINE)
+    assert re.search(r"^\| Blend \| 1 \| 0\.250 [^|]+\|[^|]+\| 0\.500 [^|]+\|$", out, re.MULTILINE)
 
 
 def test_report_counts_an_item_judged_in_both_lists_twice(judged: Participant) -> None:
@@ -110,15 +145,16 @@ def test_report_counts_an_item_judged_in_both_lists_twice(judged: Participant) -
 
 
 def test_report_counts_judgements_by_id_not_by_item() -> None:
-    from studyapp.analysis.metrics import Scale
+    from studyapp.analysis.records import Credit, JudgementRecord
     from studyapp.analysis.report import build_report
+    from studyapp.design import GRADED4
 
-    shared = {"participant_id": 1, "request_id": 1, "item_id": "x", "system_rank": 1, "displayed_position": 1}
+    shared = {"participant_id": 1, "request_id": 1, "item_id": "x", "displayed_position": 1}
     rows = [
-        {**shared, "judgement_id": 10, "system": "A", "label": 3},  # the same item in List A ...
-        {**shared, "judgement_id": 11, "system": "B", "label": 1},  # ... and in List B: two judgements
+        JudgementRecord(**shared, judgement_id=10, label=3, credits=(Credit("A", 1),)),  # in List A ...
+        JudgementRecord(**shared, judgement_id=11, label=1, credits=(Credit("B", 1),)),  # ... and List B
     ]
-    assert build_report(rows, Scale(0, 3, 2), k=5, mode="side_by_side", n_resamples=50).n_judgements == 2
+    assert build_report(rows, GRADED4, k=5, mode="side_by_side", n_resamples=50).n_judgements == 2
 
 
 def test_formula_like_request_text_cannot_run_in_a_spreadsheet(

@@ -15,7 +15,8 @@ from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from studyapp.models import Participant, Request, Study
+from studyapp.exports import EXPORTS
+from studyapp.models import ListPreference, Participant, Request, Study
 from studyapp.tasks import rank_request
 
 pytestmark = pytest.mark.django_db
@@ -43,8 +44,12 @@ def _encode(value: str) -> str:
 
 @pytest.fixture
 def ready(participant: Participant) -> Participant:
+    """A participant with a ranked request and a list preference, so every export kind has rows."""
     request = Request.objects.create(participant=participant, number=1, text="black shoes", seed=5)
     rank_request(request.pk)
+    study = participant.study
+    Study.objects.filter(pk=study.pk).update(ask_list_preference=True)  # side by side by default
+    ListPreference.objects.create(request=request, list_label="A")
     return participant
 
 
@@ -107,9 +112,11 @@ def _api_paths() -> list[str]:
 @given(
     path=st.sampled_from(_api_paths()),
     ident=segments,
-    kind=segments,
+    kind=st.sampled_from(list(EXPORTS)) | segments,  # every real export kind, preferences included
     params=st.dictionaries(
-        st.sampled_from(["kind", "page", "format", "page_size"]) | texts, texts, max_size=3
+        st.sampled_from(["kind", "page", "format", "page_size"]) | texts,
+        st.sampled_from(list(EXPORTS)) | texts,
+        max_size=3,
     ),
 )
 def test_api_and_researcher_endpoints_never_answer_5xx(

@@ -87,7 +87,7 @@ def test_database_outage_in_a_view_is_a_503_retry_page(
     assert response.status_code == 503
     assert response["Retry-After"] == "5"
     if htmx:
-        assert response["HX-Reswap"] == "none"  # the page stays; retry.js retries or says so
+        assert response["HX-Reswap"] == "none"  # the page stays; study.js retries or says so
     else:
         assert "briefly unavailable" in response.content.decode()
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]  # one warning, no traceback

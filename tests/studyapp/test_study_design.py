@@ -215,12 +215,3 @@ def test_list_preference_cannot_change_after_moving_on(
     assert client.post(f"/p/{participant.token}/requests/1/preference/", {"list": "B"}).status_code == 409
     request.refresh_from_db()
     assert request.preference.list_label == "A"
-
-
-def test_declining_consent_erases_platform_ids(study: Study) -> None:
-    client = Client()
-    response = client.get(f"/s/{study.token}/?PROLIFIC_PID=abc&SESSION_ID=s", HTTP_USER_AGENT="Firefox")
-    client.post(response["Location"] + "consent/", {"agree": "no"})
-    participant = study.participants.get()
-    assert participant.phase == Participant.Phase.DECLINED
-    assert (participant.external_id, participant.external_session_id, participant.user_agent) == ("", "", "")
