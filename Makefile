@@ -13,8 +13,8 @@ run:  ## embedded default: SQLite + in-process tasks, then the dev server (PORT=
 test:  ## the whole suite against PostgreSQL + Redis + Chromium (what CI runs)
 	bash scripts/run_tests.sh
 
-test-fast: bootstrap  ## quick local run: no slow benchmarks, no browser
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -m "not slow and not browser"
+test-fast: bootstrap  ## quick local run: no slow benchmarks, no browser, no chaos harness
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -m "not slow and not browser and not chaos"
 
 lint: bootstrap
 	$(VENV)/bin/ruff check .

@@ -18,11 +18,8 @@ import torch
 from recommender.embeddings import ItemIndex
 from recommender.encoders import Encoder
 
-#: System keys a study can select. ``whisperlite`` needs a checkpoint.
-ZERO_SHOT = "zero_shot"
-HISTORY_BLEND = "history_blend"
-WHISPERLITE = "whisperlite"
-SYSTEM_KINDS = (ZERO_SHOT, HISTORY_BLEND, WHISPERLITE)
+# System keys live in a torch-free module so web processes can name them without torch.
+from recommender.systems import HISTORY_BLEND, SYSTEM_KINDS, WHISPERLITE, ZERO_SHOT
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
+from studyapp import dispatch
 from studyapp.models import (
     HistoryPick,
     Item,
@@ -51,39 +52,81 @@ def do_join_study(
     A returning crowd id resumes only with proof that it is the same person: the same
     platform session id (Prolific's SESSION_ID is per submission) or this browser's remembered
     token. Anyone else presenting a known id is refused without learning the personal link;
-    the id alone is often guessable (lab ids) or semi-public (worker ids).
-    Takes a row lock on the study so arrival numbers (which drive counterbalancing) are dense.
+    the id alone is often guessable (lab ids) or semi-public (worker ids). A crowd id that
+    declined consent cannot start again; only the browser that declined sees its answer.
+    Takes a row lock on the study so arrival numbers are dense and two tabs find one participant.
     """
-    external_id = (external.get("external_id") or "").strip()[:100]
-    session_id = (external.get("external_session_id") or "").strip()[:100]
-    existing = (
-        Participant.objects.filter(study=study, external_id=external_id).first() if external_id else None
-    )
-    if existing is not None:
-        if existing.phase == Phase.DECLINED and existing.token != remembered_token:
-            raise StudyError(
-                "You declined to take part in this study, so it cannot be started again.", status=409
-            )
-        if existing.token == remembered_token or (session_id and session_id == existing.external_session_id):
-            return existing
-        raise StudyError(
-            "You have already started this study. Please continue with the personal link you were given, "
-            "or open the study again from the platform you came from.",
-            status=409,
-        )
-    if study.status != Study.Status.OPEN:
+    external_id = storable(external.get("external_id") or "").strip()[:100]
+    session_id = storable(external.get("external_session_id") or "").strip()[:100]
+    if study.status != Study.Status.OPEN and not external_id:
         raise StudyError("This study is not open for participants.", status=403)
+    for attempt in range(3):
+        try:
+            return _join_locked(study, external, external_id, session_id, user_agent, remembered_token)
+        except IntegrityError:
+            # Only reachable where row locks are no-ops (SQLite): a concurrent join won the race.
+            if external_id:
+                existing = Participant.objects.get(study=study, external_id=external_id)
+                return _resume(existing, session_id, remembered_token)
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _join_locked(
+    study: Study,
+    external: Mapping[str, str],
+    external_id: str,
+    session_id: str,
+    user_agent: str,
+    remembered_token: str | None,
+) -> Participant:
     with transaction.atomic():
+        # The study row lock serialises joins: arrival numbers stay dense, and two tabs opening
+        # the same crowd link at once find one participant (resumed or refused, declined or not).
         Study.objects.select_for_update().get(pk=study.pk)
+        existing = (
+            Participant.objects.filter(study=study, external_id=external_id).first() if external_id else None
+        )
+        if existing is not None:
+            return _resume(existing, session_id, remembered_token)
+        if study.status != Study.Status.OPEN:
+            raise StudyError("This study is not open for participants.", status=403)
         last = Participant.objects.filter(study=study).aggregate(n=Max("number"))["n"] or 0
         return Participant.objects.create(
             study=study,
             number=last + 1,
             external_id=external_id,
-            external_study_id=(external.get("external_study_id") or "")[:100],
+            external_study_id=storable(external.get("external_study_id") or "")[:100],
             external_session_id=session_id,
-            user_agent=user_agent[:300],
+            user_agent=storable(user_agent)[:300],
         )
+
+
+def _resume(existing: Participant, session_id: str, remembered_token: str | None) -> Participant:
+    """The participant a known crowd id may resume, or the refusal it gets.
+
+    Runs under the study lock (or after a lost race that created ``existing``). The decline
+    check comes first: a declined id does not restart even with the same platform session;
+    only the browser that declined (its remembered token) gets its own record back, to see
+    its answer.
+    """
+    if existing.phase == Phase.DECLINED and existing.token != remembered_token:
+        raise StudyError(
+            "You declined to take part in this study, so it cannot be started again.", status=409
+        )
+    if existing.token == remembered_token or (session_id and session_id == existing.external_session_id):
+        return existing
+    raise StudyError(
+        "You have already started this study. Please continue with the personal link you were given, "
+        "or open the study again from the platform you came from.",
+        status=409,
+    )
+
+
+def storable(text: str) -> str:
+    """Drop characters a text column cannot hold (NUL, lone surrogates) from harmless metadata."""
+    return "".join(ch for ch in text if ch != "\x00" and not "\ud800" <= ch <= "\udfff")
 
 
 def do_join_test_run(study: Study, origin: str, user_agent: str = "") -> Participant:
@@ -101,7 +144,7 @@ def do_join_test_run(study: Study, origin: str, user_agent: str = "") -> Partici
         Study.objects.select_for_update().get(pk=study.pk)
         last = Participant.objects.filter(study=study).aggregate(n=Max("number"))["n"] or 0
         return Participant.objects.create(
-            study=study, number=last + 1, origin=origin, user_agent=user_agent[:300]
+            study=study, number=last + 1, origin=origin, user_agent=storable(user_agent)[:300]
         )
 
 
@@ -227,13 +270,11 @@ def current_request_number(participant: Participant) -> int | None:
 
 
 def do_create_request(participant: Participant, text: str) -> Request:
-    """Create the current request and enqueue its ranking after commit.
+    """Create the current request and send its ranking after commit (:mod:`studyapp.dispatch`).
 
     A double-submitted form finds the request already created for this number and returns it
     (the unique constraint on (participant, number) backs this up under a race).
     """
-    from studyapp.tasks import enqueue_ranking
-
     cleaned = check_request_text(text)
     try:
         with transaction.atomic():
@@ -256,23 +297,17 @@ def do_create_request(participant: Participant, text: str) -> Request:
                 text=cleaned,
                 seed=random.SystemRandom().randrange(2**31),
             )
-            enqueue_ranking(request.pk)
+            dispatch.enqueue_after_commit(request.pk)
     except IntegrityError:  # a concurrent double submit created it first
         return participant.requests.get(number=current_request_number(participant))
     return request
 
 
 def do_retry_request(request: Request) -> None:
-    """Put a failed request back in the queue."""
-    from studyapp.tasks import enqueue_ranking
-
+    """Put a failed request back in the queue (a fresh attempt budget: the participant asked)."""
     with transaction.atomic():
-        # A participant's retry is a fresh start, so it resets the automatic-attempts budget.
-        updated = Request.objects.filter(pk=request.pk, status=Request.Status.FAILED).update(
-            status=Request.Status.PENDING, error="", attempts=0
-        )
-        if updated:
-            enqueue_ranking(request.pk)
+        if Request.objects.requeue(request.pk):
+            dispatch.enqueue_after_commit(request.pk)
 
 
 # --- Judgements --------------------------------------------------------------------------

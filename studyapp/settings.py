@@ -46,6 +46,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "studyapp.middleware.RejectUnstorableInputMiddleware",
+    "studyapp.middleware.DatabaseUnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -81,6 +83,14 @@ if "DATABASE_URL" not in env:
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
 DATABASES["default"].setdefault("ATOMIC_REQUESTS", False)
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+# A pooled connection is checked before reuse, so a database restart costs no request an error
+# once the database is back (without it every pooled connection fails once).
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    # Fail fast while the database is unreachable: the 503 page says to retry, workers retry.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5)
+    )
 
 # --- Auth -------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -140,6 +150,16 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # one ranking at a time per process: they
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=600)
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 60
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+# Sending a task while the broker is down must not hold a participant's page for long: two quick
+# tries, then the request is kept (committed) and the sweeper sends it when the broker is back.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)
 # Redis redelivers an unacknowledged (acks_late) message after this many seconds.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=900)}
 
@@ -154,13 +174,21 @@ WHISPERLITE_CACHE_DIR = env.str("WHISPERLITE_CACHE_DIR", default=str(VAR_DIR / "
 WHISPERLITE_CHECKPOINT_DIR = env.str("WHISPERLITE_CHECKPOINT_DIR", default=str(VAR_DIR / "checkpoints"))
 # Catalog images are served from here by the image view (only files inside a catalog's folder).
 WHISPERLITE_MAX_REQUEST_CHARS = env.int("WHISPERLITE_MAX_REQUEST_CHARS", default=300)
-# A request stuck in "running" longer than this (worker crash) may be claimed again. It must
-# exceed the task's hard time limit, so a slow but live worker is never raced by a second one.
-WHISPERLITE_STALE_RUNNING_SECONDS = env.int(
-    "WHISPERLITE_STALE_RUNNING_SECONDS", default=CELERY_TASK_TIME_LIMIT + 60
-)
-if WHISPERLITE_STALE_RUNNING_SECONDS <= CELERY_TASK_TIME_LIMIT:
-    raise ImproperlyConfigured("WHISPERLITE_STALE_RUNNING_SECONDS must exceed the Celery hard time limit.")
+# Request lifecycle (studyapp/models/lifecycle.py, docs/reliability.md). A worker holds a request
+# under a lease it renews every third of it while ranking; a killed worker's request is claimable
+# again when the lease runs out. The sweeper (a thread in every Celery worker, and in the web
+# process when tasks run in-process) re-sends requests whose message was never sent or may have
+# been lost, every WHISPERLITE_SWEEP_SECONDS, at most once per WHISPERLITE_RESEND_SECONDS each.
+WHISPERLITE_CLAIM_LEASE_SECONDS = env.int("WHISPERLITE_CLAIM_LEASE_SECONDS", default=15)
+WHISPERLITE_SWEEP_SECONDS = env.float("WHISPERLITE_SWEEP_SECONDS", default=5.0)  # 0 turns it off
+WHISPERLITE_RESEND_SECONDS = env.int("WHISPERLITE_RESEND_SECONDS", default=15)
+# Participants are told that preparing takes longer than usual after this many seconds.
+WHISPERLITE_SLOW_NOTICE_SECONDS = env.int("WHISPERLITE_SLOW_NOTICE_SECONDS", default=20)
+# With tasks in-process, run them in a background thread after the response, so the participant
+# sees "preparing" at once (the tests turn this off to rank synchronously).
+WHISPERLITE_EAGER_IN_BACKGROUND = env.bool("WHISPERLITE_EAGER_IN_BACKGROUND", default=True)
+if WHISPERLITE_CLAIM_LEASE_SECONDS < 3:
+    raise ImproperlyConfigured("WHISPERLITE_CLAIM_LEASE_SECONDS must be at least 3 (renewed every third).")
 
 # --- REST API ---------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -54,3 +54,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api_docs"),
     path("admin/", admin.site.urls),
 ]
+
+# A database outage met outside a view is answered like one inside it: 503, retry.
+handler500 = "studyapp.middleware.server_error"

@@ -1,4 +1,6 @@
-"""Load the encoder when a Celery worker starts, not on a participant's first request.
+"""Worker start-up: load the encoder, and run the request sweeper (:mod:`studyapp.sweeper`).
+
+The encoder is loaded when a Celery worker starts, not on a participant's first request.
 
 A worker whose encoder cannot be loaded (missing CLIP weights, no network for a named
 checkpoint) then fails at start-up with the reason in its log, instead of failing requests.
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 import logging
 
-from celery.signals import worker_init, worker_process_init
+from celery.signals import worker_init, worker_process_init, worker_ready, worker_shutdown
 
 log = logging.getLogger(__name__)
 
@@ -31,3 +33,17 @@ def _load_in_pool_process(**kwargs: object) -> None:
 def _load_in_main_process(sender: object = None, **kwargs: object) -> None:
     if "prefork" not in str(getattr(sender, "pool_cls", "prefork")):
         load_encoder()
+
+
+@worker_ready.connect
+def _start_sweeper(**kwargs: object) -> None:
+    from studyapp import sweeper
+
+    sweeper.start()
+
+
+@worker_shutdown.connect
+def _stop_sweeper(**kwargs: object) -> None:
+    from studyapp import sweeper
+
+    sweeper.stop()

@@ -32,3 +32,8 @@ WHISPERLITE_CACHE_DIR = os.environ.get(
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = os.path.join(VAR_DIR, "test-static")  # under the var dir: parallel runs stay apart
 os.makedirs(STATIC_ROOT, exist_ok=True)
+# In-process tasks run synchronously in tests (a background thread could not see the test's
+# uncommitted transaction); test_embedded_default checks the background mode on its own.
+WHISPERLITE_EAGER_IN_BACKGROUND = False
+# Tests call sweeper.sweep_once() themselves; a real worker started by a test may sweep.
+WHISPERLITE_SWEEP_SECONDS = float(os.environ.get("WHISPERLITE_SWEEP_SECONDS", "0"))

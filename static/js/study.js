@@ -10,9 +10,13 @@
 // in the order they were given. When a save comes back, the control shows what the server
 // stored (unless a later rating of that item is still on its way); when it fails, the control
 // goes back to the last stored rating, the item is marked and the reason is announced.
+// A save the server could not take just then (503 while the database restarts, a gateway error,
+// a dropped connection) is sent once more after a short pause before it counts as failed:
+// saving a rating is idempotent, so the retry cannot store it twice.
 // Without JavaScript the rating buttons are plain form posts.
 (function () {
   "use strict";
+  var RETRY_DELAY_MS = 1500;  // a database restart or failover is usually over within seconds
   var queues = {};     // form id -> promise of its last queued save
   var latest = {};     // form id -> number of its newest save, so older answers don't overwrite it
   var stored = {};     // form id -> value the server has stored ("" = not rated yet)
@@ -80,7 +84,9 @@
       "). Please rate it again.");
   }
 
-  function send(form, value, seq) {
+  function transient(status) { return status === 502 || status === 503 || status === 504; }
+
+  function send(form, value, seq, retried) {
     var data = new FormData(form);
     data.set("label", value);
     // keepalive: a save already started still reaches the server if the page is left.
@@ -88,13 +94,27 @@
       method: "POST", body: data, credentials: "same-origin", keepalive: true,
       headers: { "HX-Request": "true" },
     }).then(function (response) {
-      return response.text().then(function (html) {
-        if (response.ok) { saved(form, seq, html); return; }
-        var reason = fragment(html).textContent.trim().slice(0, 200) || "the server answered " + response.status;
-        failed(form, seq, reason);
-      });
+      return response.text().then(function (html) { return { response: response, html: html }; });
+    }).then(function (answer) {
+      var response = answer.response;
+      if (response.ok) { saved(form, seq, answer.html); return; }
+      if (transient(response.status) && !retried) return again(form, value, seq);
+      var reason = fragment(answer.html).textContent.trim().slice(0, 200) ||
+        "the server answered " + response.status;
+      failed(form, seq, reason);
     }, function () {
+      if (!retried) return again(form, value, seq);
       failed(form, seq, "the connection failed");
+    });
+  }
+
+  // The one retry of a save that met a transient failure. Skipped when a newer rating of the
+  // item is queued behind it: that one carries the participant's answer, is sent next, and
+  // is the one whose failure (if it fails too) is shown.
+  function again(form, value, seq) {
+    if (seq !== latest[form.id]) return undefined;
+    return new Promise(function (resolve) { window.setTimeout(resolve, RETRY_DELAY_MS); }).then(function () {
+      return send(form, value, seq, true);
     });
   }
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from studyapp.design import Origin
+from studyapp.models import lifecycle
 from studyapp.models.catalog import Item
+from studyapp.models.lifecycle import RequestQuerySet
 from studyapp.models.study import RankingSystem, Study, new_token
 
 
@@ -119,13 +123,17 @@ class HistoryPick(models.Model):
 
 
 class Request(models.Model):
-    """One free-text request and its processing state; the Celery task fills in the lists."""
+    """One free-text request and its processing state; the Celery task fills in the lists.
+
+    The state changes only through :class:`~studyapp.models.lifecycle.RequestQuerySet`
+    (``Request.objects.claim/renew/complete/release/fail/requeue``), which documents the state machine.
+    """
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Waiting for a worker"
-        RUNNING = "running", "Ranking"
-        DONE = "done", "Ready"
-        FAILED = "failed", "Failed"
+        PENDING = lifecycle.PENDING, "Waiting for a worker"
+        RUNNING = lifecycle.RUNNING, "Ranking"
+        DONE = lifecycle.DONE, "Ready"
+        FAILED = lifecycle.FAILED, "Failed"
 
     participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="requests")
     number = models.PositiveSmallIntegerField(help_text="0 for the practice request, then 1, 2, ...")
@@ -141,10 +149,18 @@ class Request(models.Model):
     enqueued_at = models.DateTimeField(
         null=True, blank=True, help_text="Last time a ranking task was queued."
     )
-    started_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True, help_text="Start of the current claim.")
+    claimed_by = models.CharField(
+        max_length=155, blank=True, help_text="Task id holding the current claim ('' in-process)."
+    )
+    lease_expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="The claim lapses then unless its worker renews it."
+    )
     ready_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True, help_text="When the participant moved on.")
     attention_check_failed = models.BooleanField(null=True, blank=True)
+
+    objects = RequestQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -155,6 +171,14 @@ class Request(models.Model):
 
     def __str__(self) -> str:
         return f"Request {self.number} of {self.participant}"
+
+    @property
+    def taking_long(self) -> bool:
+        """Still being prepared past the notice threshold: the participant is told so."""
+        if self.status not in (self.Status.PENDING, self.Status.RUNNING):
+            return False
+        waited = (timezone.now() - self.created_at).total_seconds()
+        return waited > settings.WHISPERLITE_SLOW_NOTICE_SECONDS
 
 
 class RankedList(models.Model):

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from recommender.ranking import HISTORY_BLEND, WHISPERLITE, ZERO_SHOT
+from recommender.systems import HISTORY_BLEND, WHISPERLITE, ZERO_SHOT
 from studyapp.design import SCALES, Mode, Scale
 from studyapp.models import default_texts
 from studyapp.models.catalog import Catalog

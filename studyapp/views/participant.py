@@ -19,7 +19,6 @@ from studyapp import services
 from studyapp.launch import estimate_duration
 from studyapp.models import Participant, Request, Study
 from studyapp.services import StudyError
-from studyapp.tasks import requeue_if_stuck
 
 Phase = Participant.Phase
 SESSION_KEY = "whisperlite_participants"  # {study token: participant token}, for resuming without a PID
@@ -212,7 +211,11 @@ def create_request(request: HttpRequest, token: str) -> HttpResponse:
 
 @require_GET
 def request_status(request: HttpRequest, token: str, number: int) -> HttpResponse:
-    """Polled by htmx while the worker ranks; answers with the lists once they are ready."""
+    """Polled by htmx while the worker ranks; answers with the lists once they are ready.
+
+    Read-only: lost or interrupted work is re-sent by the sweeper (:mod:`studyapp.sweeper`),
+    not by this poll.
+    """
     participant = _participant(token)
     current = get_object_or_404(Request, participant=participant, number=number)
     if current.status == Request.Status.DONE and request.htmx:
@@ -221,7 +224,6 @@ def request_status(request: HttpRequest, token: str, number: int) -> HttpRespons
         return response
     if not request.htmx:
         return _home(participant)
-    requeue_if_stuck(current)
     return render(request, "study/_status.html", {"participant": participant, "current": current})
 
 

@@ -163,6 +163,13 @@ def wait_for_db(check: Callable[[], bool], timeout: float = 10.0) -> None:
         time.sleep(0.05)
 
 
+def settle(page) -> None:  # type: ignore[no-untyped-def]
+    """Let the page finish handling the last input: a shortcut sends its rating synchronously
+    (study.js clicks the button, htmx issues the request in that click), so after one more
+    task any request it was going to send has been sent."""
+    page.evaluate("() => new Promise(resolve => setTimeout(resolve, 0))")
+
+
 def label_of(slot_pk: int) -> int | None | str:
     judgement = Judgement.objects.filter(slot_id=slot_pk).first()
     return "missing" if judgement is None else judgement.label
@@ -249,6 +256,8 @@ def test_keyboard_digit_rates_focused_item_but_typing_in_textarea_does_not(open_
     expect(textarea).to_be_focused()
     request = make_request(page, "size 42 black leather boots 2")
     slots = shown_slot_pks(page)
+    judge_posts: list[str] = []  # every rating the page sends, to show that a key sent none
+    page.on("request", lambda r: judge_posts.append(r.url) if r.url.endswith("/judge/") else None)
 
     page.locator(f"#slot-{slots[0]}").focus()
     page.keyboard.press("2")
@@ -262,9 +271,10 @@ def test_keyboard_digit_rates_focused_item_but_typing_in_textarea_does_not(open_
     page.keyboard.press("k")
     page.keyboard.press("k")
     expect(page.locator(f"#slot-{slots[1]}")).to_be_focused()
+    sent = len(judge_posts)
     page.keyboard.press("7")  # not on the scale: ignored
-    time.sleep(0.3)
-    assert label_of(slots[1]) is None
+    settle(page)
+    assert len(judge_posts) == sent and label_of(slots[1]) is None
 
     # A text field inside a focused item (the same situation as the request textarea) swallows shortcuts.
     page.evaluate(
@@ -275,7 +285,8 @@ def test_keyboard_digit_rates_focused_item_but_typing_in_textarea_does_not(open_
     page.locator("#note").click()
     page.keyboard.type("3 1 0 n j")
     expect(page.locator("#note")).to_have_value("3 1 0 n j")
-    time.sleep(0.5)  # give a wrongly fired rating time to reach the server
+    settle(page)
+    assert len(judge_posts) == sent  # no rating was sent while typing
     assert label_of(slots[3]) == "missing"
     assert Judgement.objects.filter(slot__request=request).count() == 2
 
@@ -461,3 +472,80 @@ def test_lists_page_screenshot(open_page, study: Study, tmp_path: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(target), full_page=True, animations="disabled")
     assert target.stat().st_size > 10_000
+
+
+def test_in_process_mode_shows_preparing_at_once_and_the_lists_replace_it(
+    open_page, study: Study, settings, monkeypatch
+) -> None:
+    """The embedded default ranks after the response: "preparing" shows, then the lists by themselves."""
+    import threading
+
+    from studyapp import ranking_service
+
+    expect = _expect()
+    settings.WHISPERLITE_EAGER_IN_BACKGROUND = True
+    release = threading.Event()
+    real = ranking_service.rank_all
+
+    def gated(*args, **kwargs):  # type: ignore[no-untyped-def]
+        release.wait(60)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ranking_service, "rank_all", gated)
+    page = start_study(open_page, study)
+    page.get_by_label("What are you looking for?").fill("a red summer dress")
+    page.get_by_role("button", name="Show recommendations").click()
+    expect(page.locator(".preparing")).to_be_visible()  # the page answered while ranking waits
+    assert Request.objects.get(participant__study=study).status != Request.Status.DONE
+    release.set()
+    expect(page.locator("li.slot").first).to_be_visible()  # swapped in by the poll, no reload here
+    expect(page.locator(".preparing")).to_have_count(0)
+
+
+def test_a_rating_click_during_an_outage_is_retried_once_or_shown_as_not_saved(
+    chromium_browser, live_server, study: Study
+) -> None:
+    """A 503 (database restart) on a rating: study.js's save queue sends it once more; if that
+    fails too, the page says it was not saved and the button goes back to unpressed: never
+    silently lost."""
+    expect = _expect()
+    context = chromium_browser.new_context(base_url=live_server.url)
+    context.set_default_timeout(TIMEOUT_MS)
+
+    def opener(path: str = "", **context_args):  # type: ignore[no-untyped-def]
+        page = context.new_page()
+        page.goto(path)
+        return page
+
+    try:
+        page = start_study(opener, study)
+        make_request(page, "a red summer dress")
+        slots = shown_slot_pks(page)
+        outage = {"answers_left": 1}
+
+        def flaky(route) -> None:  # type: ignore[no-untyped-def]
+            if outage["answers_left"] > 0:
+                outage["answers_left"] -= 1
+                route.fulfill(status=503, body="busy", headers={"Retry-After": "5", "HX-Reswap": "none"})
+            else:
+                route.continue_()
+
+        page.route("**/judge/", flaky)
+        rate(page, slots[0], "2")  # the first send got a 503; the retry landed
+        wait_for_db(lambda: label_of(slots[0]) == 2)
+        assert outage["answers_left"] == 0
+
+        outage["answers_left"] = 2  # the outage outlasts the retry
+        page.locator(f"#rating-{slots[1]} button[value='1']").click()
+        expect(page.locator("#flash")).to_contain_text("was not saved")
+        expect(page.locator(f"#slot-{slots[1]}.save-failed")).to_have_count(1)
+        expect(page.locator(f"#rating-{slots[1]} button[value='1']")).to_have_attribute(
+            "aria-pressed", "false"
+        )
+        assert outage["answers_left"] == 0  # both the click and its one retry reached the server
+        assert label_of(slots[1]) == "missing"
+        rate(page, slots[1], "1")  # clicking again once the server is back saves it
+        wait_for_db(lambda: label_of(slots[1]) == 1)
+        expect(page.locator(f"#slot-{slots[1]}.save-failed")).to_have_count(0)
+    finally:
+        context.close()

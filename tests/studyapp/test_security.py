@@ -53,7 +53,9 @@ def test_participant_page_of_another_participant_needs_their_token(
     stranger = Client()
     wrong_last = "y" if participant.token.endswith("x") else "x"
     assert stranger.get(f"/p/{participant.token[:-1]}{wrong_last}/").status_code == 404
-    assert stranger.get(f"/p/{participant.token}/requests/{request.number}/status/").status_code in (302, 200)
+    # Without htmx the status URL sends the token's holder to their page; it shows nothing itself.
+    response = stranger.get(f"/p/{participant.token}/requests/{request.number}/status/")
+    assert (response.status_code, response["Location"]) == (302, f"/p/{participant.token}/")
     # the status endpoint only ever answers for the token's own requests
     other = Participant.objects.create(study=participant.study, number=99)
     assert (
@@ -65,8 +67,18 @@ def test_participant_page_of_another_participant_needs_their_token(
 
 
 def test_tokens_are_unguessable(study: Study, participant: Participant) -> None:
-    assert len(study.token) >= 32 and len(participant.token) >= 32
-    assert study.token != participant.token
+    """192 random bits each: 32 characters of the 64-letter URL-safe alphabet, every one varying."""
+    import string
+
+    from studyapp.models.study import new_token
+
+    alphabet = set(string.ascii_letters + string.digits + "-_")
+    tokens = [new_token() for _ in range(2000)] + [study.token, participant.token]
+    assert len(set(tokens)) == len(tokens)
+    assert all(len(t) == 32 and set(t) <= alphabet for t in tokens)
+    # A counter, a timestamp or a short seed would leave some positions nearly constant.
+    for position in range(32):
+        assert len({t[position] for t in tokens}) >= 60
 
 
 def test_image_view_refuses_paths_outside_the_catalog_folder(study: Study, client: Client) -> None:

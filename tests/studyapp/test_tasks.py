@@ -46,19 +46,21 @@ def test_task_for_a_deleted_request_returns_quietly(db) -> None:
     assert rank_request(987654) == "skipped"
 
 
-def test_request_left_running_by_a_crashed_worker_is_reclaimed(participant: Participant, settings) -> None:
+def test_request_whose_worker_stopped_renewing_its_lease_is_reclaimed(participant: Participant) -> None:
     request = new_request(participant)
     Request.objects.filter(pk=request.pk).update(
         status=Request.Status.RUNNING,
-        started_at=timezone.now() - timedelta(seconds=settings.WHISPERLITE_STALE_RUNNING_SECONDS + 5),
+        started_at=timezone.now() - timedelta(seconds=60),
+        lease_expires_at=timezone.now() - timedelta(seconds=1),
     )
     assert rank_request(request.pk) == "done"
 
 
 def test_request_being_ranked_by_a_live_worker_is_not_taken_over(participant: Participant) -> None:
     request = new_request(participant)
-    Request.objects.filter(pk=request.pk).update(status=Request.Status.RUNNING, started_at=timezone.now())
+    assert Request.objects.claim(request.pk) is not None  # a live worker holds a fresh lease
     assert rank_request(request.pk) == "skipped"
+    assert Request.objects.get(pk=request.pk).status == Request.Status.RUNNING
 
 
 def test_study_with_one_system_fails_with_a_readable_reason(participant: Participant) -> None:
@@ -132,34 +134,95 @@ def test_blinding_is_reproducible_from_the_stored_seed(participant: Participant)
     assert sorted(stored) == sorted((s.list_label, s.position, s.item_id, s.team) for s in replanned)
 
 
-def test_polling_requeues_a_request_whose_message_was_lost(
-    participant: Participant, client, settings, django_capture_on_commit_callbacks
+def test_sweeper_resends_a_request_whose_message_was_lost(
+    participant: Participant, settings, django_capture_on_commit_callbacks
 ) -> None:
+    from studyapp import sweeper
+
     request = new_request(participant)
-    old = timezone.now() - timedelta(seconds=settings.WHISPERLITE_STALE_RUNNING_SECONDS + 5)
+    old = timezone.now() - timedelta(seconds=settings.WHISPERLITE_RESEND_SECONDS + 5)
     Request.objects.filter(pk=request.pk).update(enqueued_at=old)
-    with django_capture_on_commit_callbacks(execute=True):
-        client.get(f"/p/{participant.token}/requests/1/status/", HTTP_HX_REQUEST="true")
+    assert sweeper.sweep_once() == 1
     request.refresh_from_db()
     assert request.status == Request.Status.DONE
+    assert sweeper.sweep_once() == 0  # nothing is due any more
 
 
-def test_polling_does_not_requeue_a_fresh_request(
-    participant: Participant, client, django_capture_on_commit_callbacks
-) -> None:
+def test_sweeper_leaves_a_freshly_sent_request_and_a_live_claim_alone(participant: Participant) -> None:
+    from studyapp import sweeper
+
+    fresh = new_request(participant)
+    Request.objects.filter(pk=fresh.pk).update(enqueued_at=timezone.now())
+    held = new_request(participant, number=2)
+    Request.objects.claim(held.pk)
+    Request.objects.filter(pk=held.pk).update(enqueued_at=timezone.now() - timedelta(hours=1))
+    assert sweeper.sweep_once() == 0
+    assert Request.objects.get(pk=fresh.pk).status == Request.Status.PENDING
+
+
+def test_sweeper_resends_a_request_whose_lease_ran_out(participant: Participant, settings) -> None:
+    from studyapp import sweeper
+
     request = new_request(participant)
-    Request.objects.filter(pk=request.pk).update(enqueued_at=timezone.now())
-    with django_capture_on_commit_callbacks() as callbacks:
-        response = client.get(f"/p/{participant.token}/requests/1/status/", HTTP_HX_REQUEST="true")
+    Request.objects.claim(request.pk, claimant="dead-worker-task")
+    Request.objects.filter(pk=request.pk).update(
+        lease_expires_at=timezone.now() - timedelta(seconds=1),
+        enqueued_at=timezone.now() - timedelta(seconds=settings.WHISPERLITE_RESEND_SECONDS + 1),
+    )
+    assert sweeper.sweep_once() == 1
+    request.refresh_from_db()
+    assert (request.status, request.attempts) == (Request.Status.DONE, 2)
+
+
+def test_polling_never_resends_work(participant: Participant, client, settings) -> None:
+    request = new_request(participant)
+    old = timezone.now() - timedelta(seconds=settings.WHISPERLITE_RESEND_SECONDS + 5)
+    Request.objects.filter(pk=request.pk).update(enqueued_at=old)
+    response = client.get(f"/p/{participant.token}/requests/1/status/", HTTP_HX_REQUEST="true")
     assert response.status_code == 200 and b"Preparing" in response.content
-    assert callbacks == []
+    request.refresh_from_db()
+    assert (request.status, request.enqueued_at) == (Request.Status.PENDING, old)
+
+
+def test_a_transient_database_error_gives_the_claim_back_and_retries(
+    participant: Participant, monkeypatch
+) -> None:
+    from django.db import OperationalError
+
+    from studyapp import ranking_service
+
+    request = new_request(participant)
+    real = ranking_service.rank_all
+    calls = []
+
+    def blink(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("server closed the connection unexpectedly")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ranking_service, "rank_all", blink)
+    result = rank_request.apply(args=[request.pk])  # eager: the retry runs at once
+    request.refresh_from_db()
+    assert len(calls) == 2
+    assert (request.status, request.attempts, request.error) == (Request.Status.DONE, 2, "")
+    assert result.state == "SUCCESS"
+
+
+def test_a_retried_task_takes_back_its_own_claim_but_no_other_task_can(participant: Participant) -> None:
+    request = new_request(participant)
+    first = Request.objects.claim(request.pk, claimant="task-1")
+    assert first is not None
+    assert Request.objects.claim(request.pk, claimant="task-2") is None
+    again = Request.objects.claim(request.pk, claimant="task-1")
+    assert again is not None and again.started_at > first.started_at
+    assert not Request.objects.renew(first)  # the old claim is void
+    assert Request.objects.renew(again)
 
 
 def test_a_late_failure_cannot_undo_a_finished_request(participant: Participant, settings) -> None:
-    from studyapp import tasks
-
     request = new_request(participant)
-    claimed_at = tasks._claim(request.pk)
+    claim = Request.objects.claim(request.pk)
     # Meanwhile (stale reclaim) another worker finished it, and the participant started rating.
     Request.objects.filter(pk=request.pk).update(status=Request.Status.PENDING)
     assert rank_request(request.pk) == "done"
@@ -167,7 +230,7 @@ def test_a_late_failure_cannot_undo_a_finished_request(participant: Participant,
     from studyapp.services import do_record_judgement
 
     do_record_judgement(participant, slot.pk, "2")
-    tasks._fail(request.pk, claimed_at, "SoftTimeLimitExceeded")  # the first worker gives up late
+    assert not Request.objects.fail(claim, "SoftTimeLimitExceeded")  # the first worker gives up late
     request.refresh_from_db()
     assert request.status == Request.Status.DONE and request.error == ""
     assert slot.judgement.label == 2
@@ -180,8 +243,8 @@ def test_reranking_never_deletes_a_participants_judgements(participant: Particip
     rank_request(request.pk)
     slots = list(request.slots.values_list("pk", flat=True))
     do_record_judgement(participant, slots[0], "3")
-    stale = timezone.now() - timedelta(seconds=settings.WHISPERLITE_STALE_RUNNING_SECONDS + 5)
-    Request.objects.filter(pk=request.pk).update(status=Request.Status.RUNNING, started_at=stale)
+    lapsed = timezone.now() - timedelta(seconds=1)
+    Request.objects.filter(pk=request.pk).update(status=Request.Status.RUNNING, lease_expires_at=lapsed)
     assert rank_request(request.pk) == "skipped"
     request.refresh_from_db()
     assert request.status == Request.Status.DONE
@@ -190,7 +253,7 @@ def test_reranking_never_deletes_a_participants_judgements(participant: Particip
 
 
 def test_a_request_whose_workers_keep_dying_is_failed_after_the_attempt_cap(participant: Participant) -> None:
-    from studyapp.tasks import MAX_ATTEMPTS
+    from studyapp.models.lifecycle import MAX_ATTEMPTS
 
     request = new_request(participant)
     Request.objects.filter(pk=request.pk).update(attempts=MAX_ATTEMPTS)
@@ -199,8 +262,27 @@ def test_a_request_whose_workers_keep_dying_is_failed_after_the_attempt_cap(part
     assert request.status == Request.Status.FAILED and "gave up" in request.error
 
 
-def test_stale_period_exceeds_the_task_time_limit(settings) -> None:
-    assert settings.WHISPERLITE_STALE_RUNNING_SECONDS > settings.CELERY_TASK_TIME_LIMIT
+@pytest.mark.django_db(transaction=True)  # the renewing thread has its own connection
+def test_a_lease_is_renewed_while_the_task_runs(participant: Participant, settings, monkeypatch) -> None:
+    """A ranking slower than the lease keeps its claim: the beat renews it (here every 1 s)."""
+    import time
+
+    from studyapp import ranking_service
+
+    settings.WHISPERLITE_CLAIM_LEASE_SECONDS = 3
+    request = new_request(participant)
+    real = ranking_service.rank_all
+    seen = {}
+
+    def slow(*args, **kwargs):  # type: ignore[no-untyped-def]
+        time.sleep(3.5)  # longer than the lease
+        seen["lease"] = Request.objects.get(pk=request.pk).lease_expires_at
+        seen["now"] = timezone.now()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ranking_service, "rank_all", slow)
+    assert rank_request(request.pk) == "done"
+    assert seen["lease"] > seen["now"]  # still held after longer than one lease
 
 
 def test_side_by_side_lists_stay_equally_long_with_an_attention_check(participant: Participant) -> None:

@@ -1,0 +1,132 @@
+"""Truly concurrent races: threads with their own database connections, released together.
+
+Each test starts N threads behind a barrier, so the same action reaches PostgreSQL at the
+same moment (double clicks, two tabs, link prefetch), and checks that exactly one effect
+remains and nobody got a server error. Needs PostgreSQL: SQLite serialises writers.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+
+import pytest
+from django.db import connection
+from django.test import Client
+
+from studyapp.models import Judgement, Participant, Request, Study
+from studyapp.tasks import rank_request
+from tests.studyapp.conftest import advance_to_tasks
+from tests.studyapp.factories import ParticipantFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+THREADS = 6
+
+
+@pytest.fixture(autouse=True)
+def _postgresql_only(db) -> None:  # type: ignore[no-untyped-def]
+    if connection.vendor != "postgresql":
+        if os.environ.get("CI_REQUIRE_SERVICES") == "1":
+            pytest.fail("race tests need DATABASE_URL to point at PostgreSQL", pytrace=False)
+        pytest.skip("race tests need PostgreSQL (SQLite serialises writers)")
+
+
+def race(action: Callable[[Client], object], clients: list[Client] | None = None) -> list[object]:
+    """Run ``action`` in THREADS threads at once; return each result (or the exception raised)."""
+    clients = clients or [Client() for _ in range(THREADS)]
+    barrier = threading.Barrier(len(clients))
+    results: list[object] = [None] * len(clients)
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            results[i] = action(clients[i])
+        except Exception as exc:  # reported by the test, not swallowed
+            results[i] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(clients))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    return results
+
+
+def _same_client(client: Client) -> list[Client]:
+    """THREADS clients sharing one browser's cookies (one person, several tabs)."""
+    clones = []
+    for _ in range(THREADS):
+        clone = Client()
+        clone.cookies = client.cookies
+        clones.append(clone)
+    return clones
+
+
+def test_the_same_crowd_link_opened_at_once_joins_one_participant(study: Study) -> None:
+    url = f"/s/{study.token}/?PROLIFIC_PID=race-1&STUDY_ID=s&SESSION_ID=sess-1"
+    responses = race(lambda c: c.get(url))
+    assert all(getattr(r, "status_code", None) == 302 for r in responses), responses
+    assert len({r["Location"] for r in responses}) == 1  # both tabs go to the one participant
+    assert study.participants.count() == 1
+
+
+def test_different_people_joining_at_once_get_dense_arrival_numbers(study: Study) -> None:
+    responses = race(lambda c: c.get(f"/s/{study.token}/?PROLIFIC_PID=p-{id(c)}&SESSION_ID=s"))
+    assert all(getattr(r, "status_code", None) == 302 for r in responses), responses
+    numbers = sorted(study.participants.values_list("number", flat=True))
+    assert numbers == list(range(1, THREADS + 1))
+
+
+def _participant_in_tasks(study: Study) -> tuple[Participant, Client]:
+    client = Client()
+    participant = ParticipantFactory(study=study)
+    advance_to_tasks(client, participant)
+    return participant, client
+
+
+def test_a_request_submitted_from_several_tabs_at_once_is_created_once(study: Study) -> None:
+    participant, client = _participant_in_tasks(study)
+    url = f"/p/{participant.token}/requests/"
+    responses = race(lambda c: c.post(url, {"text": "a red scarf"}), _same_client(client))
+    assert all(getattr(r, "status_code", None) == 302 for r in responses), responses
+    assert participant.requests.count() == 1
+    assert participant.requests.get().status == Request.Status.DONE
+
+
+def _ready_request(study: Study) -> tuple[Participant, Client, Request]:
+    participant, client = _participant_in_tasks(study)
+    request = Request.objects.create(participant=participant, number=1, text="black shoes", seed=5)
+    assert rank_request(request.pk) == "done"
+    return participant, client, request
+
+
+def test_one_slot_judged_from_several_tabs_at_once_keeps_one_row_with_a_sent_label(study: Study) -> None:
+    participant, client, request = _ready_request(study)
+    slot = request.slots.first()
+    labels = [str(v) for v in study.scale.values]
+    clients = _same_client(client)
+    sent = {id(c): labels[i % len(labels)] for i, c in enumerate(clients)}
+    url = f"/p/{participant.token}/judge/"
+    responses = race(lambda c: c.post(url, {"slot": slot.pk, "label": sent[id(c)]}), clients)
+    assert all(getattr(r, "status_code", None) == 302 for r in responses), responses
+    rows = list(Judgement.objects.filter(slot=slot))
+    assert len(rows) == 1
+    assert str(rows[0].label) in set(sent.values())
+    assert rows[0].changes <= THREADS - 1
+
+
+def test_next_clicked_in_several_tabs_at_once_advances_one_request(study: Study) -> None:
+    participant, client, request = _ready_request(study)
+    for slot in request.slots.all():
+        client.post(f"/p/{participant.token}/judge/", {"slot": slot.pk, "label": "1"})
+    url = f"/p/{participant.token}/requests/1/next/"
+    responses = race(lambda c: c.post(url), _same_client(client))
+    assert all(getattr(r, "status_code", None) == 302 for r in responses), responses
+    participant.refresh_from_db()
+    assert participant.phase == Participant.Phase.TASKS
+    assert participant.requests.filter(completed_at__isnull=False).count() == 1
+    page = client.get(f"/p/{participant.token}/").content.decode()
+    assert "Request 2 of" in page
