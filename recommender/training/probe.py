@@ -75,8 +75,9 @@ class FidelityReport:
         if self.examples:
             lines += [self.examples, ""]
         lines.append(
-            f"{status}: WhisperLite vs zero-shot on {self.n_cases} cases (named-attribute and colour "
-            "precision@10 within 0.03, history pull within +0.05, every history condition)"
+            f"{status}: WhisperLite vs zero-shot on {self.n_cases} cases (named-attribute precision@10, "
+            "overall and per attribute named in >= 30 cases, at most 0.03 lower; history pull at most "
+            "0.05 higher; every history condition)"
         )
         lines += [f"  - {f}" for f in self.failures]
         return "\n".join(lines)
