@@ -71,7 +71,7 @@ class WhisperLiteConfig:
     max_history: int = 20  # most recent history items fed to the attention pooling
     mask_request: bool = False  # personalization-only variant: the request is never seen
     # Largest weight the history term may get next to the request term (see module docstring).
-    history_bound: float = 0.5
+    history_bound: float = 0.3
 
     def __post_init__(self) -> None:
         if self.loss not in LOSS_MODES:

@@ -43,7 +43,7 @@ def ensure_demo_checkpoint(
     progress: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
     n_shoppers: int = 800,
-    epochs: int = 12,
+    epochs: int = 14,
     phrasings: Sequence[Phrasing] = (),
 ) -> Path:
     """Return ``path``, training a demo checkpoint there first unless a matching one exists.

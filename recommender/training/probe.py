@@ -18,8 +18,9 @@ from recommender.catalog import CatalogItem
 from recommender.embeddings import ItemIndex
 from recommender.encoders import Encoder
 from recommender.ranking import HISTORY_BLEND, WHISPERLITE, ZERO_SHOT, EmbeddingRanker, build_ranker
+from recommender.training.fashioniq import Phrasing
 from recommender.training.fidelity import AttributeTable, FidelityCase, build_cases
-from recommender.training.fidelity_run import markdown, score_systems, summarise, verdict
+from recommender.training.fidelity_run import Summary, markdown, score_systems, summarise, verdict
 
 #: The app's history-blend weight (RankingSystem.history_weight default), shown for reference.
 BLEND_WEIGHT = 0.3
@@ -63,7 +64,7 @@ class FidelityReport:
     table: str
     failures: list[str]
     examples: str = ""
-    summary: dict = field(default_factory=dict, repr=False)
+    summary: Summary = field(default_factory=dict, repr=False)
 
     @property
     def passed(self) -> bool:
@@ -131,7 +132,7 @@ def fidelity_report(
     *,
     n_requests: int = PROBE_REQUESTS,
     seed: int = 0,
-    phrasings: Sequence = (),
+    phrasings: Sequence[Phrasing] = (),
     with_examples: bool = False,
 ) -> FidelityReport:
     """Benchmark WhisperLite, zero-shot and history blend on template (and FashionIQ) requests."""

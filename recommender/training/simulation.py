@@ -56,12 +56,12 @@ TEMPLATES = (
     "show me {article}",
 )
 #: Probability that a request names each attribute (drawn independently per event).
-V2_RATES: Mapping[str, float] = {"baseColour": 0.4, "gender": 0.2, "usage": 0.3, "pattern": 0.1}
+V2_RATES: Mapping[str, float] = {"baseColour": 0.6, "gender": 0.4, "usage": 0.3, "pattern": 0.1}
 V1_RATES: Mapping[str, float] = {"baseColour": 0.0, "gender": 0.0, "usage": 0.0, "pattern": 0.0}
 #: Probability that a named value is *not* the shopper's own (never-bought colour, a gift, ...).
 CONTRADICT = 0.5
 #: Share of dress/shirt events whose request is a real FashionIQ phrasing (when given).
-FASHIONIQ_RATE = 0.3
+FASHIONIQ_RATE = 0.5
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ def request_text(article_type: str, usage: str, rng: random.Random) -> str:
     "{usage} {article}" is skipped when the article type already carries the usage word
     ("casual casual shoes").
     """
-    templates = TEMPLATES
+    templates: tuple[str, ...] = TEMPLATES
     if usage.lower() in article_type.lower():
         templates = tuple(t for t in TEMPLATES if "{usage}" not in t)
     template = rng.choice(templates)
