@@ -90,6 +90,17 @@ class Command(BaseCommand):
                 ),
             },
         )
+        if other.probe_passed is False and not study.is_locked() and not study.probe_override:
+            # The demo must run end to end, so its study opens anyway, but on the record: the
+            # override is ticked (and shown in the admin) rather than the gate bypassed silently.
+            study.probe_override = True
+            study.save(update_fields=["probe_override"])
+            self.stdout.write(
+                self.style.WARNING(
+                    "The demo study opens with 'open despite a failed fidelity probe' ticked; "
+                    "do not run a real study on this checkpoint."
+                )
+            )
         if created:
             study.systems.set([other, zero_shot])
             QuestionnaireItem.objects.bulk_create(
