@@ -46,7 +46,19 @@ def test_myntra_fidelity_benchmark_prints_every_table_and_a_verdict(
         phrasings=phrasings,
     )
     args = ["--catalog", f"myntra:{DATA / 'myntra'}", "--fashioniq", str(DATA / "fashioniq_captions")]
-    status = main(["fidelity", str(ckpt), *args, "--requests", "40", "--cache-dir", str(CACHE)])
+    status = main(
+        [
+            "fidelity",
+            str(ckpt),
+            *args,
+            "--requests",
+            "40",
+            "--cache-dir",
+            str(CACHE),
+            "--personalization",
+            "300",
+        ]
+    )
     out = capsys.readouterr().out
     assert status == 0
     for source in ("template", "fashioniq"):
@@ -56,3 +68,6 @@ def test_myntra_fidelity_benchmark_prints_every_table_and_a_verdict(
                 assert f"| {condition} | {system} | 40 |" in out
     assert "request 'a black dress for a funeral'" in out
     assert ("PASS:" in out) != ("FAIL:" in out)
+    # Personalization by request specificity, on the simulation the checkpoint was trained on.
+    for group in ("vague", "named", "all"):
+        assert f"| {group} | whisperlite |" in out and f"| {group} | history_blend (w=0.3) |" in out
