@@ -39,7 +39,7 @@ def test_vague_requests_follow_the_hidden_preferences(sim, tiny_catalog) -> None
     by_id = {i.item_id: i for i in tiny_catalog}
     prefs = {s.user_id: s for s in sim.shoppers}
     vague = [x for x, n in zip(sim.dataset.interactions, sim.named, strict=True) if not n]
-    assert len(vague) > 200
+    assert len(vague) > 100  # about 1 in 6 requests is vague with V2_RATES
     for x in vague:
         shopper = prefs[x.user_id]
         assert not any(c in x.request_text for c in ("black", "blue", "red", "white", "men", "women"))
