@@ -42,8 +42,9 @@ def _phrasings() -> list[Phrasing]:
 def probe_system(system: RankingSystem, catalog: Catalog) -> RankingSystem:
     """Probe ``system`` on ``catalog`` unless a stored result for the same inputs exists.
 
-    Stores ``probe_passed`` (``None`` when the probe cannot run: unreadable checkpoint, or a
-    catalog without colour/type attributes) and the printed report.
+    Stores ``probe_passed`` (``False`` also for a checkpoint that cannot be loaded; ``None``
+    when the probe does not apply, e.g. a catalog without colour/type attributes) and the
+    printed report.
     """
     if system.kind != RankingSystem.Kind.WHISPERLITE:
         return system
@@ -65,7 +66,12 @@ def probe_system(system: RankingSystem, catalog: Catalog) -> RankingSystem:
         )
         passed: bool | None = report.passed
         text = report.text()
-    except (CheckpointError, ValueError, OSError) as exc:
+    except CheckpointError as exc:
+        # An unloadable checkpoint (missing, another encoder, the old format-1 network) would
+        # fail every participant request: that blocks opening like a failed probe.
+        passed, text = False, f"FAIL: checkpoint unusable: {exc}\n  - {exc}"
+    except (ValueError, OSError) as exc:
+        # E.g. a catalog without colour/type attributes: the probe does not apply.
         passed, text = None, f"probe not run: {exc}"
     system.probe_passed, system.probe_report, system.probe_key = passed, text, key
     system.probe_checked_at = timezone.now()

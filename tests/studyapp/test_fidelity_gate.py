@@ -72,3 +72,21 @@ def test_admin_opens_a_study_whose_whisperlite_passes_the_probe(
     listening.refresh_from_db()
     assert listening.probe_passed is True
     assert admin_client.get(f"/admin/studyapp/rankingsystem/{listening.pk}/change/").status_code == 200
+
+
+@pytest.mark.slow
+def test_admin_keeps_a_study_in_draft_when_its_checkpoint_cannot_be_loaded(
+    catalog, admin_client: Client, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    from studyapp import ranking_service
+
+    encoder = ranking_service.get_encoder()
+    alien = write_checkpoint(tmp_path / "alien.pt", "open_clip:other", encoder.dim, history_overrides=False)
+    zero_shot = RankingSystem.objects.create(name="Zero-shot", kind=RankingSystem.Kind.ZERO_SHOT)
+    wl = RankingSystem.objects.create(
+        name="Alien WL", kind=RankingSystem.Kind.WHISPERLITE, checkpoint_path=str(alien)
+    )
+    admin_client.post("/admin/studyapp/study/add/", _form(catalog, [zero_shot, wl]))
+    assert Study.objects.get(slug="fidelity").status == Study.Status.DRAFT
+    wl.refresh_from_db()
+    assert wl.probe_passed is False and "checkpoint unusable" in wl.probe_report
