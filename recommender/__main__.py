@@ -1,4 +1,8 @@
-"""Command line: ``python -m recommender train|evaluate ...`` (also installed as ``whisperlite``).
+"""Command line: ``python -m recommender train|evaluate|fidelity|probe ...`` (also ``whisperlite``).
+
+``fidelity`` benchmarks whether a checkpoint returns what requests name (colour, type, gender,
+usage, pattern) under four history conditions, against zero-shot and the history blend;
+``probe`` is its quick pre-flight version with a PASS/FAIL exit status (0 pass, 1 fail).
 
 Errors a user can fix (missing dataset, checkpoint from another encoder, unloadable
 encoder) exit with status 2 and one readable line instead of a traceback.
@@ -102,7 +106,110 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also time the app's rankers per request (zero_shot, history_blend, whisperlite)",
     )
+    for name, help_text, requests in (
+        (
+            "fidelity",
+            "request-fidelity benchmark of a checkpoint: named-attribute precision@10 and history "
+            "pull under four history conditions, template and FashionIQ requests, with 95%% CIs",
+            200,
+        ),
+        (
+            "probe",
+            "pre-flight check before a study: the fidelity table on a small fixed request set "
+            "against zero-shot; prints PASS/FAIL and exits 0 (pass) or 1 (fail)",
+            30,
+        ),
+    ):
+        fp = sub.add_parser(name, help=help_text, description=help_text)
+        fp.add_argument("checkpoint", help="WhisperLite checkpoint (.pt) trained with --encoder")
+        fp.add_argument(
+            "--catalog",
+            default="sample",
+            help="myntra:PATH (the myntra folder or the shared data folder), generic:FILE, or sample "
+            "(the generated sample catalog) (default: %(default)s)",
+        )
+        fp.add_argument(
+            "--fashioniq",
+            help="FashionIQ captions folder for the real-phrasing requests (default: "
+            "$WHISPERLITE_DATA_DIR/fashioniq_captions when present; 'none' to skip)",
+        )
+        fp.add_argument(
+            "--requests", type=int, default=requests, help="requests per source (default: %(default)s)"
+        )
+        fp.add_argument("--seed", type=int, default=0, help="seed of the request set (default: %(default)s)")
+        fp.add_argument(
+            "--encoder", default="sentence-transformers", help="frozen encoder spec (default: %(default)s)"
+        )
+        fp.add_argument(
+            "--cache-dir",
+            default="var/cache/embeddings",
+            help="embedding cache folder (default: %(default)s)",
+        )
+        fp.add_argument(
+            "--no-examples", action="store_true", help="skip the example requests and their top 5"
+        )
+        if name == "fidelity":
+            fp.add_argument(
+                "--personalization",
+                type=int,
+                metavar="SHOPPERS",
+                help="also rebuild the demo simulation with SHOPPERS shoppers (the demo uses 800) and "
+                "print Recall@10 of vague vs attribute-naming test requests against the baselines",
+            )
     return parser
+
+
+def _fidelity(args: argparse.Namespace) -> int:
+    import os
+
+    from recommender.checkpoint import load_checkpoint
+    from recommender.embeddings import build_item_index
+    from recommender.encoders import build_encoder
+    from recommender.training.fashioniq import load_phrasings
+    from recommender.training.probe import fidelity_report, load_catalog_spec
+
+    items, image_root = load_catalog_spec(args.catalog, args.cache_dir)
+    load_checkpoint(args.checkpoint)  # a wrong path fails before the encoder loads
+    phrasings = []
+    fiq = args.fashioniq
+    if fiq is None and os.environ.get("WHISPERLITE_DATA_DIR", ""):
+        candidate = Path(os.environ["WHISPERLITE_DATA_DIR"]) / "fashioniq_captions"
+        fiq = str(candidate) if candidate.is_dir() else None
+    if fiq and fiq != "none":
+        phrasings = load_phrasings(fiq, "test")
+    encoder = build_encoder(args.encoder)
+    index = build_item_index(items, encoder, args.cache_dir, image_root=image_root, progress=False)
+    started = time.perf_counter()
+    report = fidelity_report(
+        items,
+        index,
+        encoder,
+        args.checkpoint,
+        n_requests=args.requests,
+        seed=args.seed,
+        phrasings=phrasings,
+        with_examples=not args.no_examples,
+    )
+    print(report.text())
+    print(f"({time.perf_counter() - started:.1f} s, {len(items)} catalog items)")
+    if getattr(args, "personalization", None):
+        from recommender.training.specificity import specificity_table
+
+        train_phrasings = load_phrasings(fiq, "train") if fiq and fiq != "none" else []
+        print()
+        print(
+            specificity_table(
+                items,
+                encoder,
+                args.checkpoint,
+                args.cache_dir,
+                n_shoppers=args.personalization,
+                phrasings=train_phrasings,
+            )
+        )
+    if args.command == "probe":
+        return 0 if report.passed else 1
+    return 0
 
 
 def _config(args: argparse.Namespace, seed: int):  # type: ignore[no-untyped-def]
@@ -227,6 +334,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from recommender.encoders import EncoderUnavailable
 
     try:
+        if args.command in ("fidelity", "probe"):
+            return _fidelity(args)
         return _train(args) if args.command == "train" else _evaluate(args)
     except (FileNotFoundError, CheckpointError, EncoderUnavailable, ValueError) as exc:
         print(f"whisperlite: error: {exc}", file=sys.stderr)

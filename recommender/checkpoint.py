@@ -20,7 +20,9 @@ import torch
 from recommender.model import WhisperLite, WhisperLiteConfig
 
 FORMAT = "whisperlite-checkpoint"
-FORMAT_VERSION = 1
+#: 2: request-anchored query (bounded history gate, see recommender.model). Format-1 files
+#: hold the older network, whose history could override the request: refused, retrain them.
+FORMAT_VERSION = 2
 
 
 class CheckpointError(RuntimeError):
@@ -105,6 +107,11 @@ def load_checkpoint(path: str | os.PathLike[str], *, expected_encoder_id: str | 
     if payload.get("format_version", 0) > FORMAT_VERSION:
         raise CheckpointError(
             f"{path} has checkpoint format {payload['format_version']}, newer than this code"
+        )
+    if payload.get("format_version", 0) < FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} was trained by an older WhisperLite (checkpoint format "
+            f"{payload.get('format_version', 0)}, whose history could override the request); retrain it"
         )
     ckpt = Checkpoint(
         config=WhisperLiteConfig.from_dict(payload["config"]),

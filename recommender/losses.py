@@ -2,7 +2,9 @@
 
 The paper trains with a composite objective: binary cross-entropy that scores the bought
 item against randomly sampled catalog items, plus a contrastive (InfoNCE) term that uses
-the other positives in the batch as negatives. ``WhisperLiteConfig.loss`` switches to
+the other positives in the batch as negatives. In both terms a "negative" that is known to
+be relevant to the query (the target itself, or another item of its relevant set) is masked
+out rather than pushed down. ``WhisperLiteConfig.loss`` switches to
 either term alone for the ablations.
 """
 
@@ -45,17 +47,26 @@ def bce_loss(
 
 
 def info_nce_loss(
-    query: torch.Tensor, positives: torch.Tensor, temperature: float, positive_ids: torch.Tensor | None = None
+    query: torch.Tensor,
+    positives: torch.Tensor,
+    temperature: float,
+    positive_ids: torch.Tensor | None = None,
+    relevant: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """In-batch InfoNCE: query i must pick positive i among the batch's positives.
 
-    query, positives: (B, D) L2-normalised; positive_ids (B,) item rows. When two rows share
-    the same positive item, the duplicate is masked out instead of being treated as a
-    negative (it is the right answer for both queries).
+    query, positives: (B, D); positive_ids (B,) item rows. A column that is *also a right
+    answer* for query i is masked out of i's negatives instead of being pushed down: the
+    same item (two rows sharing a positive) and, with ``relevant`` (B, R) rows of each
+    query's known relevant items padded with -1, any other relevant item (in the shopper
+    simulation 53 % of queries had one in a batch of 128).
     """
     logits = query @ positives.T / temperature  # (B, B)
     if positive_ids is not None:
         same = positive_ids.unsqueeze(0) == positive_ids.unsqueeze(1)  # (B, B)
+        if relevant is not None:
+            # same[i, j]: column j's positive is in query i's relevant set.
+            same |= (positive_ids.view(1, -1, 1) == relevant.unsqueeze(1)).any(dim=-1)
         same.fill_diagonal_(False)
         logits = logits.masked_fill(same, float("-inf"))
     targets = torch.arange(query.shape[0], device=query.device)
@@ -69,13 +80,15 @@ def composite_loss(
     negatives: torch.Tensor,
     positive_ids: torch.Tensor | None = None,
     neg_mask: torch.Tensor | None = None,
+    relevant: torch.Tensor | None = None,
 ) -> LossParts:
     """``bce_weight * BCE + contrastive_weight * InfoNCE`` with the config's ablation switch.
 
     query (B, D), positives (B, D), negatives (B, K, D): all L2-normalised item-space vectors.
     ``loss="bce"`` or ``"contrastive"`` drops the other term entirely (not just weight 0), so
     the ablation does not even compute it. ``neg_mask`` (B, K) bool marks the sampled
-    negatives that count (see :func:`bce_loss`).
+    negatives that count (see :func:`bce_loss`); ``relevant`` (B, R) known relevant rows
+    (padded with -1) keeps relevant items out of the in-batch negatives (:func:`info_nce_loss`).
     """
     t = config.temperature
     total = query.new_zeros(())
@@ -88,7 +101,7 @@ def composite_loss(
         total = total + weight * bce
         bce_value = float(bce.detach())
     if config.loss in ("composite", "contrastive"):
-        nce = info_nce_loss(query, positives, t, positive_ids)
+        nce = info_nce_loss(query, positives, t, positive_ids, relevant)
         weight = config.contrastive_weight if config.loss == "composite" else 1.0
         total = total + weight * nce
         contrastive_value = float(nce.detach())

@@ -7,11 +7,29 @@ small layers on top of it are trained:
 * item tower: the frozen item content embedding plus a residual linear map;
 * user layers: request-conditioned attention pooling over the user's history items
   (masked, so 0..H items work), an optional user-id embedding for users seen in training,
-  fused with the request by an MLP into a query vector that lives in item space.
+  fused with the request by an MLP into a *personal* query in item space.
 
-Every learned residual branch starts at zero, so an untrained model ranks exactly like
-zero-shot cosine retrieval; training can only move away from that starting point when it
-helps the loss. ``score = cos(query, item) / temperature``.
+**The request leads, the history fills in (request-anchored composition).** The score of an
+item is ``(cos(q_request, item) + g * cos(q_personal, item)) / temperature``, where
+``q_request`` is the request tower's output alone and ``g`` is a learned, request- and
+history-conditioned gate bounded by ``history_bound`` (``|g| <= history_bound``, 0 with no
+history and no known user). The history can therefore move an item's score by at most
+``history_bound`` times its spread in personal similarity: it reorders items the request
+scores (nearly) equally (colours of an under-specified "casual shoes"), but cannot lift an
+item the request clearly rejects above one it clearly asks for (a white shirt over a
+requested black dress). What counts as "clearly" is learned: the request tower is trained
+on simulation v2 (``docs/simulation.md``), whose requests sometimes name a colour, gender,
+usage or pattern that contradicts the history and whose relevance then follows the request,
+so the tower learns to separate named attributes by more than the history can add, and the
+gate learns how much a request leaves open. Nothing is a hand-written attribute list: it
+works on any catalog with text requests. The bound was chosen on simulation validation and
+a fidelity validation seed (never on the reported test sets); see ``docs/benchmarks.md``.
+
+Every learned residual branch and the gate start at zero, so an untrained model ranks
+exactly like zero-shot cosine retrieval; training can only move away from that starting
+point when it helps the loss. The query returned by :meth:`WhisperLite.encode_query` is
+``q_request + g * q_personal`` (not unit length), so ``score = query . item / temperature``
+stays one dot product for the losses and the ranker.
 """
 
 from __future__ import annotations
@@ -52,6 +70,8 @@ class WhisperLiteConfig:
     user_dropout: float = 0.3
     max_history: int = 20  # most recent history items fed to the attention pooling
     mask_request: bool = False  # personalization-only variant: the request is never seen
+    # Largest weight the history term may get next to the request term (see module docstring).
+    history_bound: float = 0.3
 
     def __post_init__(self) -> None:
         if self.loss not in LOSS_MODES:
@@ -105,9 +125,12 @@ class WhisperLite(nn.Module):
         self.fuse = nn.Sequential(
             nn.Linear(fuse_in, h), nn.GELU(), nn.Dropout(config.dropout), nn.Linear(h, d)
         )
-        # Zero last layer and zero gate: an untrained query is exactly the request embedding.
+        # Zero last layer: an untrained personal query is the pooled history.
         nn.init.zeros_(self.fuse[-1].weight)
         nn.init.zeros_(self.fuse[-1].bias)
+        # Request-conditioned gate: how much of the request the history may fill in.
+        self.gate = nn.Sequential(nn.Linear(2 * d, a), nn.GELU(), nn.Linear(a, 1))
+        # Overall history scale, zero at start so the untrained model is zero-shot exactly.
         self.history_gate = nn.Parameter(torch.zeros(()))
 
     # -- towers -------------------------------------------------------------------------
@@ -143,10 +166,11 @@ class WhisperLite(nn.Module):
         history_mask: torch.Tensor,
         user_index: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Fuse request and user into an L2-normalised query in item space.
+        """The request-anchored query ``q_request + g * q_personal`` in item space.
 
         request (B, D); history (B, H, D); history_mask (B, H) bool; user_index (B,) long
-        with 0 = unknown user (or None). Returns (B, D).
+        with 0 = unknown user (or None). Returns (B, D), norm at most ``1 + history_bound``
+        (unit length for the personalization-only variant).
         """
         if self.config.mask_request:
             request = torch.zeros_like(request)
@@ -165,13 +189,24 @@ class WhisperLite(nn.Module):
         else:
             user = torch.zeros_like(r)
         fused = self.fuse(torch.cat([r, pooled, user, has_history], dim=-1))  # (B, D)
-        # Personalization-only has no request to build on, so it starts from the history;
-        # otherwise the request is the base and a gated (initially zero) history term joins it.
-        base = pooled if self.config.mask_request else r + self.history_gate * pooled
-        return F.normalize(base + fused, dim=-1)
+        personal = F.normalize(pooled + fused, dim=-1)  # (B, D)
+        if self.config.mask_request:
+            # Personalization-only has no request to anchor on: the personal query is all.
+            return personal
+        known = has_history
+        if self.user_embedding is not None and user_index is not None:
+            known = torch.maximum(known, (user.abs().sum(-1, keepdim=True) > 0).to(r.dtype))
+        # |g| <= history_bound; 0 without history or known user (nothing to fill in from).
+        g = (
+            self.config.history_bound
+            * torch.sigmoid(self.gate(torch.cat([r, pooled], dim=-1)))
+            * torch.tanh(self.history_gate)
+            * known
+        )  # (B, 1)
+        return F.normalize(r, dim=-1) + g * personal
 
     def score(self, query: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """(B, D) queries x (N, D) item vectors (both normalised) -> (B, N) logits."""
+        """(B, D) queries x (N, D) normalised item vectors -> (B, N) logits."""
         return query @ items.T / self.config.temperature
 
     def forward(

@@ -45,13 +45,24 @@ class ItemAdmin(admin.ModelAdmin):
 
 @admin.register(RankingSystem)
 class RankingSystemAdmin(admin.ModelAdmin):
-    list_display = ("name", "kind", "checkpoint_path", "history_weight")
+    list_display = ("name", "kind", "checkpoint_path", "history_weight", "probe_status")
+    probe_fields = ("probe_status", "probe_checked_at", "probe_report_text")
 
     def get_readonly_fields(self, request: HttpRequest, obj: RankingSystem | None = None) -> tuple[str, ...]:
         # A system used by a study with participants is part of that study's locked design.
         if obj is not None and any(study.is_locked() for study in obj.studies.all()):
-            return ("kind", "checkpoint_path", "history_weight")
-        return ()
+            return ("kind", "checkpoint_path", "history_weight", *self.probe_fields)
+        return self.probe_fields
+
+    @admin.display(description="fidelity probe")
+    def probe_status(self, obj: RankingSystem) -> str:
+        if obj.kind != RankingSystem.Kind.WHISPERLITE:
+            return "not needed"
+        return {True: "passed", False: "FAILED", None: "not run"}[obj.probe_passed]
+
+    @admin.display(description="probe report")
+    def probe_report_text(self, obj: RankingSystem) -> str:
+        return format_html("<pre>{}</pre>", obj.probe_report or "(runs when a study using this system opens)")
 
 
 class QuestionnaireItemInline(admin.TabularInline):
@@ -92,7 +103,9 @@ class StudyAdmin(admin.ModelAdmin):
         (None, {"fields": ("title", "slug", "status", "study_link", "pilot_tools")}),
         ("Launch checklist", {"fields": ("launch_checklist",)}),
         ("Texts", {"fields": ("consent_text", "instructions_text", "debrief_text")}),
-        ("Systems and presentation", {"fields": ("catalog", "systems", "presentation_mode", "k", "seed")}),
+        ("Systems and presentation", {"fields": (
+            "catalog", "systems", "presentation_mode", "k", "seed", "probe_override",
+        )}),
         ("Tasks", {"fields": (
             "requests_per_participant", "onboarding_picks", "onboarding_grid_size", "practice_request",
             "rating_scale", "allow_cant_judge", "ask_list_preference",
@@ -121,10 +134,12 @@ class StudyAdmin(admin.ModelAdmin):
                 request, "A study compares at least two systems; it was kept as a draft.", messages.ERROR
             )
         elif study.status == Study.Status.OPEN and (not change or "status" in form.changed_data):
-            self._refuse_to_open_unless_ready(request, study)
+            # The launch checklist first (can it run at all?), then whether WhisperLite listens.
+            if self._refuse_to_open_unless_ready(request, study):
+                self._check_fidelity(request, study)
 
-    def _refuse_to_open_unless_ready(self, request: HttpRequest, study: Study) -> None:
-        """Opening runs the launch checklist; a blocking failure keeps the study a draft."""
+    def _refuse_to_open_unless_ready(self, request: HttpRequest, study: Study) -> bool:
+        """Opening runs the launch checklist; a blocking failure keeps the study a draft (False)."""
         failures = launch.blocking_failures(launch.launch_checklist(study))
         if failures:
             Study.objects.filter(pk=study.pk).update(status=Study.Status.DRAFT)
@@ -134,6 +149,39 @@ class StudyAdmin(admin.ModelAdmin):
                 f"The study was kept as a draft; the launch checklist failed: {problems}",
                 messages.ERROR,
             )
+            return False
+        return True
+
+    def _check_fidelity(self, request: HttpRequest, study: Study) -> None:
+        """Keep a study in draft while a WhisperLite system fails the request-fidelity probe."""
+        from studyapp.fidelity_probe import failing_systems
+
+        failing = failing_systems(study)
+        if not failing:
+            return
+        names = ", ".join(s.name for s in failing)
+        if study.probe_override:
+            self.message_user(
+                request,
+                f"Opened despite a failed request-fidelity probe ({names}), as the override asks: this "
+                "study measures a system that overrides what participants request.",
+                messages.WARNING,
+            )
+            return
+        Study.objects.filter(pk=study.pk).update(status=Study.Status.DRAFT)
+        reasons = "; ".join(
+            line.strip("- ")
+            for s in failing
+            for line in s.probe_report.splitlines()
+            if line.startswith("  - ")
+        )
+        self.message_user(
+            request,
+            f"Kept as a draft: {names} failed the request-fidelity probe (its history overrides what "
+            f"participants ask for: {reasons[:600]}). Retrain the checkpoint, or tick 'open despite a "
+            "failed fidelity probe' if that is what you mean to study. The report is on the ranking system's page.",
+            messages.ERROR,
+        )
 
     @admin.display(description="participants")
     def participant_count(self, obj: Study) -> int:

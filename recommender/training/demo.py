@@ -1,15 +1,18 @@
-"""A demo WhisperLite checkpoint for the study app, trained on the shopper simulation.
+"""A demo WhisperLite checkpoint for the study app, trained on the shopper simulation (v2).
 
 The study app has no purchase logs of its own, so its demo command calls
 :func:`ensure_demo_checkpoint` with whatever catalog it serves (real Myntra or the generated
-sample catalog): a small SIMULATED-shopper run trains in about a minute on a laptop CPU and
-is reused on later calls as long as the encoder and catalog are unchanged.
+sample catalog): a small SIMULATED-shopper run (simulation v2: requests that sometimes name
+colour, gender, usage or pattern against the history, plus FashionIQ dress/shirt phrasings
+when given) trains in a minute or two on a laptop CPU and is reused on later calls as long
+as the encoder, catalog and simulation are unchanged.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from recommender.catalog import CatalogItem
@@ -17,6 +20,7 @@ from recommender.checkpoint import CheckpointError, load_checkpoint
 from recommender.embeddings import catalog_fingerprint
 from recommender.encoders import Encoder
 from recommender.model import WhisperLiteConfig
+from recommender.training.fashioniq import Phrasing
 from recommender.training.simulation import simulate_shoppers
 from recommender.training.train import prepare, train_whisperlite
 
@@ -25,9 +29,9 @@ log = logging.getLogger(__name__)
 DEFAULT_CACHE_DIR = Path(__file__).resolve().parents[2] / "var" / "cache" / "embeddings"
 
 
-def demo_fingerprint(items: list[CatalogItem], seed: int) -> str:
-    """What a demo checkpoint was trained on: the catalog version and the simulation seed."""
-    return f"demo-sim:{catalog_fingerprint(items)}:seed{seed}"
+def demo_fingerprint(items: list[CatalogItem], seed: int, n_phrasings: int = 0) -> str:
+    """What a demo checkpoint was trained on: simulation version, catalog, seed, phrasings."""
+    return f"demo-sim-v2:{catalog_fingerprint(items)}:seed{seed}:fiq{n_phrasings}"
 
 
 def ensure_demo_checkpoint(
@@ -39,16 +43,18 @@ def ensure_demo_checkpoint(
     progress: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
     n_shoppers: int = 800,
-    epochs: int = 12,
+    epochs: int = 14,
+    phrasings: Sequence[Phrasing] = (),
 ) -> Path:
     """Return ``path``, training a demo checkpoint there first unless a matching one exists.
 
     An existing file is reused when it is a readable checkpoint for this encoder and this
     catalog; otherwise (missing, other encoder, other catalog, corrupt) it is retrained and
-    replaced atomically.
+    replaced atomically. ``phrasings`` are FashionIQ *train*-half phrasings
+    (:func:`recommender.training.fashioniq.load_phrasings`) mixed into the simulation.
     """
     path = Path(path)
-    fingerprint = demo_fingerprint(items, seed)
+    fingerprint = demo_fingerprint(items, seed, len(phrasings))
     if path.exists():
         try:
             ckpt = load_checkpoint(path)
@@ -58,7 +64,9 @@ def ensure_demo_checkpoint(
             if ckpt.encoder_id == encoder.encoder_id and ckpt.data_fingerprint == fingerprint:
                 return path
             log.warning("retraining demo checkpoint %s: trained for another encoder or catalog", path)
-    simulation = simulate_shoppers(items, n_shoppers=n_shoppers, n_events=8, seed=seed, name="demo-sim")
+    simulation = simulate_shoppers(
+        items, n_shoppers=n_shoppers, n_events=8, seed=seed, name="demo-sim", phrasings=phrasings
+    )
     prep = prepare(simulation.dataset, encoder, cache_dir or DEFAULT_CACHE_DIR, progress=progress)
     prep.fingerprint = fingerprint
     config = WhisperLiteConfig(seed=seed, epochs=epochs, patience=3)

@@ -325,7 +325,8 @@ def train_whisperlite(
             # Uniform sampling can draw the target itself (or another relevant item): such a
             # "negative" would push the positive down, so it gets zero BCE weight.
             neg_mask = negative_mask(neg_rows, relevant[b])  # (B, K)
-            parts = composite_loss(config, query, positives, negatives, targets[b], neg_mask)
+            # Other relevant items in the batch are masked out of the InfoNCE negatives too.
+            parts = composite_loss(config, query, positives, negatives, targets[b], neg_mask, relevant[b])
             optimizer.zero_grad()
             parts.total.backward()
             optimizer.step()

@@ -46,6 +46,17 @@ class RankingSystem(models.Model):
         help_text="History blend only: weight of the similarity to the participant's picks.",
     )
 
+    # Request-fidelity probe (recommender.training.probe), WhisperLite only: run when a study
+    # using this system is opened, stored here so it runs once per checkpoint and catalog.
+    probe_passed = models.BooleanField(
+        null=True,
+        editable=False,
+        help_text="Request-fidelity probe result: passed, failed, or not run (empty).",
+    )
+    probe_report = models.TextField(blank=True, editable=False)
+    probe_key = models.CharField(max_length=200, blank=True, editable=False)
+    probe_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
     def __str__(self) -> str:
         return self.name
 
@@ -119,6 +130,15 @@ class Study(models.Model):
         default=1.0, help_text="Faster answers are flagged in exports."
     )
     seed = models.PositiveIntegerField(default=0, help_text="Seeds blinding, interleaving and shuffles.")
+    probe_override = models.BooleanField(
+        default=False,
+        verbose_name="open despite a failed fidelity probe",
+        help_text=(
+            "A WhisperLite system that fails the request-fidelity probe returns what the history "
+            "suggests instead of what participants ask for, so the study would measure that flaw. "
+            "Tick only if that is what you mean to study."
+        ),
+    )
 
     # Crowd platforms
     external_id_param = models.CharField(max_length=50, default="PROLIFIC_PID", blank=True)

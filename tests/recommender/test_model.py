@@ -126,3 +126,22 @@ def test_config_validation_and_roundtrip() -> None:
         WhisperLiteConfig(loss="mse")
     config = _config(seed=3)
     assert WhisperLiteConfig.from_dict({**config.to_dict(), "unknown": 1}) == config
+
+
+def test_history_moves_any_score_by_at_most_the_bound() -> None:
+    # The request-anchored composition: whatever the weights, the history adds at most
+    # history_bound (in cosine units) to an item's score, so it cannot override the request.
+    model = WhisperLite(_config(history_bound=0.2))
+    _perturb(model)
+    with torch.no_grad():
+        model.history_gate.fill_(10.0)  # gate wide open
+        model.gate[-1].bias.fill_(10.0)
+    model.eval()
+    request, items = _randn(4, D), _randn(50, D, seed=9)
+    history = _randn(4, 3, D, seed=10)
+    with torch.no_grad():
+        with_history = model(request, history, torch.ones(4, 3, dtype=torch.bool), items)
+        without = model(request, history[:, :0], torch.zeros(4, 0, dtype=torch.bool), items)
+    shift = (with_history - without).abs() * model.config.temperature
+    assert float(shift.max()) <= 0.2 + 1e-5
+    assert float(shift.max()) > 0.1  # ... and it does move scores: personalization is on

@@ -227,10 +227,10 @@ def test_sampled_bce_negatives_never_count_when_equal_to_the_positive(
     seen: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
     real = train_module.composite_loss
 
-    def spy(config, query, positives, negatives, positive_ids=None, neg_mask=None):  # type: ignore[no-untyped-def]
+    def spy(config, query, positives, negatives, positive_ids=None, neg_mask=None, relevant=None):  # type: ignore[no-untyped-def]
         assert neg_mask is not None, "training must pass a negative mask"
         seen.append((positives.detach(), negatives.detach(), neg_mask))
-        return real(config, query, positives, negatives, positive_ids, neg_mask)
+        return real(config, query, positives, negatives, positive_ids, neg_mask, relevant)
 
     monkeypatch.setattr(train_module, "composite_loss", spy)
     # 64 negatives from a 64-item catalog: the positive is drawn about once per example.

@@ -4,12 +4,13 @@ import pytest
 
 from recommender.catalog import CatalogItem
 from recommender.training.data import temporal_split
-from recommender.training.simulation import simulate_shoppers
+from recommender.training.simulation import V1_RATES, simulate_shoppers
 
 
 def test_simulation_is_seeded_and_consistent(tiny_catalog: list[CatalogItem]) -> None:
-    a = simulate_shoppers(tiny_catalog, n_shoppers=20, n_events=5, seed=3, noise=0.0)
-    b = simulate_shoppers(tiny_catalog, n_shoppers=20, n_events=5, seed=3, noise=0.0)
+    # V1 rates: vague requests only (v2 properties are in test_simulation_v2.py).
+    a = simulate_shoppers(tiny_catalog, n_shoppers=20, n_events=5, seed=3, noise=0.0, named_rates=V1_RATES)
+    b = simulate_shoppers(tiny_catalog, n_shoppers=20, n_events=5, seed=3, noise=0.0, named_rates=V1_RATES)
     assert a.dataset.interactions == b.dataset.interactions
     assert len(a.shoppers) == 20 and len(a.dataset.interactions) == 100
     by_id = {i.item_id: i for i in tiny_catalog}
