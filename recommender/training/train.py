@@ -37,7 +37,7 @@ from recommender.training.data import (
     InteractionDataset,
     Split,
     describe_items_from_training,
-    temporal_split,
+    split_dataset,
 )
 
 log = logging.getLogger(__name__)
@@ -125,8 +125,8 @@ def prepare(
     max_history: int = 50,
     progress: bool = True,
 ) -> Prepared:
-    """Split ``dataset`` in time and compute (or load cached) frozen embeddings."""
-    split = temporal_split(dataset, max_history=max_history)
+    """Split ``dataset`` in time (its protocol) and compute (or load cached) frozen embeddings."""
+    split = split_dataset(dataset, max_history=max_history)
     items = describe_items_from_training(dataset.items, split.train)
     index = build_item_index(items, encoder, cache_dir, image_root=image_root, progress=progress)
     texts = [e.request_text for part in (split.train, split.val, split.test) for e in part]
