@@ -27,6 +27,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from recommender.files import file_digest
+
 DEFAULT_ENCODER_SPEC = "sentence-transformers"
 
 
@@ -173,7 +175,7 @@ class OpenClipEncoder:
         weights = weights_label or pretrained or "untrained"
         if pretrained and os.path.isfile(pretrained):
             # A local file is identified by its content, so a retrained file is a new encoder.
-            weights = f"{Path(pretrained).name}@{_file_digest(pretrained)}"
+            weights = f"{Path(pretrained).name}@{file_digest(pretrained)}"
         self.encoder_id = f"open_clip:{model_name}:{weights}"
 
     def encode_text(
@@ -207,14 +209,6 @@ class OpenClipEncoder:
         return _normalize(out) if normalize else out.astype(np.float32)
 
 
-def _file_digest(path: str | os.PathLike[str], digest: hashlib._Hash | None = None) -> str:
-    digest = digest or hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:12]
-
-
 #: Weight files open_clip's ``local-dir:`` loader looks for (it ignores ``.pt``).
 _LOCAL_DIR_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pth")
 
@@ -241,7 +235,7 @@ def _local_dir_weights(folder: Path) -> str:
     digest = hashlib.sha256()
     for path in [config, *weights]:
         digest.update(path.name.encode())
-        _file_digest(path, digest)
+        file_digest(path, into=digest)
     return f"weights@{digest.hexdigest()[:12]}"
 
 
