@@ -80,7 +80,9 @@ def test_real_data_benchmark_rests_on_hundreds_of_cases(name: str, min_cases: in
     assert result.warning() is None and "WARNING" not in result.markdown()
     _check_table(result)
     # Systems are really scored apart: per-case values differ between a learned and a constant ranking.
-    assert not np.array_equal(result.values("whisperlite", "recall@10"), result.values("popularity", "recall@10"))
+    assert not np.array_equal(
+        result.values("whisperlite", "recall@10"), result.values("popularity", "recall@10")
+    )
 
 
 def test_simulation_benchmark_small() -> None:
