@@ -212,8 +212,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(result.markdown())
     for name, runs in result.info.items():
         if runs and "seconds_per_epoch" in runs[0]:
-            spe = sum(float(r["seconds_per_epoch"]) for r in runs) / len(runs)  # type: ignore[arg-type]
-            epochs = [f"{int(r['epochs'])} (best {int(r['best_epoch'])})" for r in runs]  # type: ignore[call-overload]
+            spe = sum(_number(r["seconds_per_epoch"]) for r in runs) / len(runs)
+            epochs = [f"{_number(r['epochs']):.0f} (best {_number(r['best_epoch']):.0f})" for r in runs]
             print(f"{name}: {spe:.2f} s/epoch, epochs run {epochs}")
         if runs and "weight" in runs[0]:
             print(f"{name}: weights {[r['weight'] for r in runs]}")
@@ -221,6 +221,11 @@ def _evaluate(args: argparse.Namespace) -> int:
         print("latency per request (ms):", json.dumps(info["latency"]))
     print(f"results: {write_result(result, out, info)}  ({info['wall_seconds']:.0f} s)")
     return 0
+
+
+def _number(value: object) -> float:
+    """A numeric training-info entry (stored as ``object`` next to paths and flags)."""
+    return float(value) if isinstance(value, int | float) else float("nan")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

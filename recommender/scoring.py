@@ -167,7 +167,10 @@ class EmbeddingRanker:
 
     def scores(self, request_vector: np.ndarray, history_rows: np.ndarray) -> np.ndarray:
         """(N,) scores for one request vector (D,) and its history rows."""
-        return self.score_batch(np.asarray(request_vector, dtype=np.float32)[None, :], [history_rows])[0]
+        row: np.ndarray = self.score_batch(
+            np.asarray(request_vector, dtype=np.float32)[None, :], [history_rows]
+        )[0]
+        return row
 
     def rank_batch(
         self,

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from recommender.checkpoint import check_encoder, load_checkpoint
+from recommender.checkpoint import Checkpoint, check_encoder, load_checkpoint
 from recommender.embeddings import ItemIndex
 from recommender.encoders import Encoder
 from recommender.files import file_digest
@@ -32,6 +32,7 @@ class WhisperLiteRanker(EmbeddingRanker):
     """
 
     system = WHISPERLITE
+    checkpoint: Checkpoint | None = None  # the loaded file, when built from one
 
     def __init__(
         self, model: WhisperLite, index: ItemIndex, encoder: Encoder | None = None, *, version: str = ""

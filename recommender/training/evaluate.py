@@ -155,10 +155,10 @@ class BenchmarkResult:
                 "| system | " + " | ".join(METRICS) + " |",
                 "|---|" + "---|" * len(METRICS),
             ]
-            for system, row in self.seed_spread().items():
+            for system, spread in self.seed_spread().items():
                 lines.append(
                     f"| {system} | "
-                    + " | ".join(f"{row[m][0]:.4f} ± {row[m][1]:.4f}" for m in METRICS)
+                    + " | ".join(f"{spread[m][0]:.4f} ± {spread[m][1]:.4f}" for m in METRICS)
                     + " |"
                 )
         paired = self.paired()

@@ -7,9 +7,10 @@
 * Generic format, for any other data: an interactions file (CSV, or JSON lines with
   ``.jsonl``/``.json``; ``.gz`` allowed) with columns ``user_id, item_id, timestamp,
   request_text`` (timestamp: a number, e.g. Unix seconds; a row with empty request text is a
-  history-only event), and an optional items file with
-  ``item_id`` plus optional ``title``, ``text`` and any other columns, which become item
-  attributes. Without an items file every item id seen becomes an item titled by its id.
+  history-only event), and an optional items file in the catalog's generic format
+  (``docs/catalog-format.md``: ``item_id`` and ``title`` required, ``text``, ``image`` and
+  any other columns optional, the others becoming attributes). Without an items file every
+  item id seen becomes an item titled by its id.
 """
 
 from __future__ import annotations
@@ -128,23 +129,7 @@ def load_generic(
             history.append(HistoryEvent(str(row["user_id"]), str(row["item_id"]), ts))
     items: list[CatalogItem] = []
     if items_path is not None:
-        ipath = require(items_path, "items file")
-        for n, row in _records(ipath):
-            if not row.get("item_id"):
-                raise ValueError(f"{ipath}:{n}: missing item_id")
-            attrs = {
-                k: str(v)
-                for k, v in row.items()
-                if k not in ("item_id", "title", "text") and v not in (None, "")
-            }
-            items.append(
-                CatalogItem(
-                    str(row["item_id"]),
-                    str(row.get("title") or row["item_id"]),
-                    str(row.get("text") or ""),
-                    attrs,
-                )
-            )
+        items = _generic_items(require(items_path, "items file"))
     known = {i.item_id for i in items}
     for item_id in sorted(({x.item_id for x in interactions} | {h.item_id for h in history}) - known):
         items.append(CatalogItem(item_id=item_id, title=item_id))
@@ -156,6 +141,18 @@ def load_generic(
         description=f"generic: {path.name}",
         protocol="time_cut",
     )
+
+
+def _generic_items(path: Path) -> list[CatalogItem]:
+    """The items file, in the one generic item format (:mod:`recommender.catalog.generic`)."""
+    from recommender.catalog.generic import read_generic
+
+    result = read_generic(path)
+    if result.errors:
+        shown = "; ".join(f"line {e.line}: {e.message}" for e in result.errors[:5])
+        more = f" (and {len(result.errors) - 5} more)" if len(result.errors) > 5 else ""
+        raise ValueError(f"{path}: {len(result.errors)} bad item row(s): {shown}{more}")
+    return result.items
 
 
 # --------------------------------------------------------------------------- by name
@@ -199,7 +196,7 @@ def load_dataset(
         raise DatasetNotFound("no data directory: pass --data-dir or set WHISPERLITE_DATA_DIR")
     require(base, "data directory")
     if name == "myntra-sim":
-        from recommender.catalog_io import read_myntra
+        from recommender.catalog.readers import read_myntra
         from recommender.training.simulation import simulate_shoppers
 
         try:

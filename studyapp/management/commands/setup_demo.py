@@ -16,7 +16,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
-from recommender.sample_catalog import write_sample_catalog
+from recommender.catalog.sample import write_sample_catalog
 from studyapp import ranking_service
 from studyapp.management.commands.import_catalog import import_catalog
 from studyapp.models import Catalog, QuestionnaireItem, RankingSystem, Study
