@@ -162,6 +162,7 @@ def _title_catalog() -> list[CatalogItem]:
     return [CatalogItem(item_id=f"{c}-{a}", title=f"{c} {a}") for c in COLOURS for a in ARTICLES]
 
 
+@pytest.mark.slow  # trains a network
 def test_early_stopping_keeps_the_untrained_model(encoder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     items = _title_catalog()  # 30 items whose text is just the title
     events = []
@@ -188,6 +189,7 @@ def test_early_stopping_keeps_the_untrained_model(encoder, tmp_path: Path) -> No
 # --------------------------------------------------------------------------- 4. no validation
 
 
+@pytest.mark.slow  # trains a network
 def test_without_validation_all_epochs_run_and_the_last_is_kept(encoder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     items = _title_catalog()
     events = [  # two events per user: training-only, so there is no validation case at all
@@ -223,6 +225,7 @@ def test_negative_mask_and_masked_bce() -> None:
     )
 
 
+@pytest.mark.slow  # trains a network
 def test_sampled_bce_negatives_never_count_when_equal_to_the_positive(
     sim_prep: Prepared, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -264,6 +267,7 @@ def test_out_of_range_user_id_is_unknown() -> None:
     assert not torch.allclose(q[1], unknown[1])  # a real id does change the query
 
 
+@pytest.mark.slow  # trains a network
 @pytest.mark.parametrize("dropout", [0.0, 0.3])
 def test_user_id_dropout_trains_the_unknown_user_path(
     sim_prep: Prepared, monkeypatch: pytest.MonkeyPatch, dropout: float
@@ -322,6 +326,7 @@ def test_checkpoint_and_caches_are_world_readable(
 # --------------------------------------------------------------------------- 9. determinism, parity
 
 
+@pytest.mark.slow  # trains a network
 def test_same_seed_gives_the_same_weights(sim_prep: Prepared) -> None:
     config = WhisperLiteConfig(epochs=2, seed=7, **SMALL)
     a = train_whisperlite(sim_prep, config, use_user_ids=True, progress=False)
@@ -332,6 +337,7 @@ def test_same_seed_gives_the_same_weights(sim_prep: Prepared) -> None:
     np.testing.assert_equal(a.history, b.history)  # losses and validation curve too (NaN == NaN)
 
 
+@pytest.mark.slow  # trains a network
 @pytest.mark.parametrize(
     "max_history",
     [3, 0],

@@ -76,6 +76,7 @@ def test_benchmark_ranks_exactly_like_the_app_for_the_untrained_systems(sim: Pre
         assert _benchmark_lists(ranker, sim, 20) == _app_lists(ranker, sim, 20)
 
 
+@pytest.mark.slow  # trains a network
 def test_benchmark_ranks_exactly_like_the_app_for_whisperlite(sim: Prepared, encoder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     config = WhisperLiteConfig(epochs=2, max_history=3, batch_size=32, hidden_dim=32, attention_dim=16)
     result = train_whisperlite(sim, config, checkpoint_path=tmp_path / "wl.pt", progress=False)

@@ -45,6 +45,7 @@ def trained(prep: Prepared, tmp_path_factory: pytest.TempPathFactory):  # type: 
     return train_whisperlite(prep, config, checkpoint_path=path, progress=False)
 
 
+@pytest.mark.slow  # trains a network
 def test_train_checkpoint_load_rank(trained, prep: Prepared, encoder) -> None:  # type: ignore[no-untyped-def]
     assert trained.checkpoint_path is not None and trained.checkpoint_path.exists()
     assert 0 <= trained.best_epoch <= trained.epochs_run <= 3  # epoch 0 = the untrained model
@@ -65,6 +66,7 @@ def test_train_checkpoint_load_rank(trained, prep: Prepared, encoder) -> None:  
     assert len(ranker.rank("casual shoes", [], 5).item_ids) == 5
 
 
+@pytest.mark.slow  # trains a network
 def test_checkpoint_from_other_encoder_is_refused(trained, prep: Prepared, encoder) -> None:  # type: ignore[no-untyped-def]
     from recommender.whisperlite import WhisperLiteRanker
 
@@ -85,6 +87,7 @@ def test_load_errors_are_clear(tmp_path: Path) -> None:
         load_checkpoint(tmp_path / "other.pt")
 
 
+@pytest.mark.slow  # trains a network
 def test_atomic_write_keeps_old_file_on_crash(
     trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
@@ -103,6 +106,7 @@ def test_atomic_write_keeps_old_file_on_crash(
     assert os.listdir(tmp_path) == ["model.pt"]  # no temp file left behind
 
 
+@pytest.mark.slow  # trains a network
 def test_all_systems_score_the_split(prep: Prepared) -> None:
     systems, info = build_systems(
         prep, ALL_SYSTEMS, WhisperLiteConfig(epochs=1, batch_size=32, hidden_dim=32), progress=False
@@ -134,6 +138,7 @@ def test_cli_missing_dataset_exits_2(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert err.startswith("whisperlite: error:") and "not found" in err and "\n" not in err
 
 
+@pytest.mark.slow  # trains a network
 def test_cli_refuses_checkpoint_of_other_encoder(
     trained,
     tmp_path: Path,
@@ -160,6 +165,7 @@ def test_cli_refuses_checkpoint_of_other_encoder(
     )
 
 
+@pytest.mark.slow  # trains a network
 def test_cli_train_generic_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from recommender.__main__ import main
 
@@ -197,6 +203,7 @@ def test_cli_train_generic_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "validation Recall@10" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # trains a network
 def test_demo_checkpoint_is_trained_once(encoder, tiny_catalog: list[CatalogItem], tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from recommender.training.demo import ensure_demo_checkpoint
 
@@ -209,6 +216,7 @@ def test_demo_checkpoint_is_trained_once(encoder, tiny_catalog: list[CatalogItem
     assert load_checkpoint(path).encoder_id == encoder.encoder_id
 
 
+@pytest.mark.slow  # trains a network
 def test_interrupted_demo_training_leaves_no_checkpoint_to_reuse(  # type: ignore[no-untyped-def]
     encoder, tiny_catalog: list[CatalogItem], tmp_path: Path, monkeypatch
 ) -> None:
