@@ -32,7 +32,7 @@ from recommender.metrics import (
     paired_comparison,
 )
 from recommender.model import WhisperLite, WhisperLiteConfig
-from recommender.training.baselines import ALL_SYSTEMS, BASELINES, System, build_systems
+from recommender.training.baselines import ALL_SYSTEMS, BASELINES, UNTRAINED_SYSTEMS, System, build_systems
 from recommender.training.cases import build_cases, case_metrics, rank_cases
 from recommender.training.data import InteractionDataset
 from recommender.training.train import Prepared, prepare
@@ -102,18 +102,18 @@ class BenchmarkResult:
                 out[system][m] = (float(np.mean(means)), statistics.stdev(means) if len(means) > 1 else 0.0)
         return out
 
-    def best_baseline(self, metric: str = "recall@10") -> str | None:
+    def best_baseline(self, metric: str = "recall@10", among: Sequence[str] = BASELINES) -> str | None:
         """The baseline with the highest mean ``metric`` (picked on test: the strongest opponent)."""
-        present = [s for s in BASELINES if s in self.per_case]
+        present = [s for s in among if s in self.per_case]
         if not present:
             return None
         return max(present, key=lambda s: float(np.nan_to_num(self.values(s, metric).mean(), nan=-1.0)))
 
     def paired(
-        self, system: str = "whisperlite", metric: str = "recall@10"
+        self, system: str = "whisperlite", metric: str = "recall@10", among: Sequence[str] = BASELINES
     ) -> tuple[str, PairedComparison] | None:
-        """``system`` against the best baseline on the same cases, or None if either is missing."""
-        best = self.best_baseline(metric)
+        """``system`` against the best of ``among`` on the same cases, or None if either is missing."""
+        best = self.best_baseline(metric, among)
         if best is None or system not in self.per_case:
             return None
         return best, paired_comparison(self.values(system, metric), self.values(best, metric))
@@ -165,6 +165,12 @@ class BenchmarkResult:
         if paired is not None:
             best, p = paired
             lines += ["", paired_line("whisperlite", best, p)]
+            untrained = self.paired(among=UNTRAINED_SYSTEMS)
+            if untrained is not None and untrained[0] != best:
+                lines += [
+                    "",
+                    paired_line("whisperlite", untrained[0], untrained[1], "best untrained baseline"),
+                ]
         return "\n".join(lines)
 
     def to_json(self) -> dict[str, object]:
@@ -185,13 +191,18 @@ class BenchmarkResult:
             "summary": {s: {m: list(v) for m, v in row.items()} for s, row in self.summary().items()},
             "paired_recall@10": {"baseline": paired[0], **paired[1].__dict__} if paired else None,
             "info": self.info,
+            # Per-case values, so paired tests against any system can be redone from the file.
+            "per_case": {
+                s: [{m: r[m].tolist() for m in METRICS} for r in runs] for s, runs in self.per_case.items()
+            },
+            "case_keys": self.case_keys,
         }
 
 
-def paired_line(system: str, baseline: str, p: PairedComparison) -> str:
+def paired_line(system: str, baseline: str, p: PairedComparison, what: str = "best baseline") -> str:
     """One sentence with the paired difference, its CI, the relative change and the p-value."""
     return (
-        f"Paired test, Recall@10, {system} vs best baseline `{baseline}` over {p.n_cases} cases: "
+        f"Paired test, Recall@10, {system} vs {what} `{baseline}` over {p.n_cases} cases: "
         f"{p.mean_a:.4f} vs {p.mean_b:.4f}, difference {p.diff:+.4f} "
         f"[95% CI {p.diff_ci[0]:+.4f}, {p.diff_ci[1]:+.4f}], relative {100 * p.relative:+.1f}% "
         f"[{100 * p.relative_ci[0]:+.1f}%, {100 * p.relative_ci[1]:+.1f}%], Wilcoxon p = {p.wilcoxon_p:.3g}."
