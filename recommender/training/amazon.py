@@ -24,7 +24,7 @@ from typing import Any
 
 from recommender.catalog import CatalogItem
 from recommender.training.data import Interaction, InteractionDataset
-from recommender.training.files import DatasetNotFound, open_text, require
+from recommender.training.datafiles import DatasetNotFound, open_text, require
 
 #: Keys only the 2018 release writes; a file with none of them is reported as 2014.
 KEYS_2018 = frozenset({"verified", "style", "vote", "image"})

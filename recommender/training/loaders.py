@@ -24,7 +24,7 @@ from typing import Any
 from recommender.catalog import CatalogItem
 from recommender.training.amazon import load_amazon_reviews
 from recommender.training.data import HistoryEvent, Interaction, InteractionDataset
-from recommender.training.files import DatasetNotFound, json_lines, open_text, require
+from recommender.training.datafiles import DatasetNotFound, json_lines, open_text, require
 from recommender.training.redial import find_redial, load_redial
 
 __all__ = [

@@ -26,7 +26,7 @@ from typing import Any
 
 from recommender.catalog import CatalogItem
 from recommender.training.data import HistoryEvent, Interaction, InteractionDataset
-from recommender.training.files import DatasetNotFound, json_lines, require
+from recommender.training.datafiles import DatasetNotFound, json_lines, require
 
 MENTION = re.compile(r"@(\d+)")
 MASK = "[movie]"
