@@ -199,13 +199,18 @@ class BenchmarkResult:
         }
 
 
+def _p_value(p: float) -> str:
+    """``= 0.012``, or ``< 1e-300`` where scipy's p-value underflows to 0."""
+    return f"= {p:.3g}" if p > 0 else "< 1e-300"
+
+
 def paired_line(system: str, baseline: str, p: PairedComparison, what: str = "best baseline") -> str:
     """One sentence with the paired difference, its CI, the relative change and the p-value."""
     return (
         f"Paired test, Recall@10, {system} vs {what} `{baseline}` over {p.n_cases} cases: "
         f"{p.mean_a:.4f} vs {p.mean_b:.4f}, difference {p.diff:+.4f} "
         f"[95% CI {p.diff_ci[0]:+.4f}, {p.diff_ci[1]:+.4f}], relative {100 * p.relative:+.1f}% "
-        f"[{100 * p.relative_ci[0]:+.1f}%, {100 * p.relative_ci[1]:+.1f}%], Wilcoxon p = {p.wilcoxon_p:.3g}."
+        f"[{100 * p.relative_ci[0]:+.1f}%, {100 * p.relative_ci[1]:+.1f}%], Wilcoxon p {_p_value(p.wilcoxon_p)}."
     )
 
 
