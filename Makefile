@@ -19,6 +19,7 @@ test-fast: bootstrap  ## quick local run: no slow benchmarks, no browser, no cha
 lint: bootstrap
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 worker: bootstrap  ## a Celery worker for the production-like mode (CELERY_BROKER_URL set)
 	$(VENV)/bin/celery -A studyapp worker -l info -c 1

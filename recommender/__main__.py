@@ -18,15 +18,18 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+DATASETS = ("myntra-sim", "musical-instruments", "redial", "amazon", "movielens", "generic")
 DATASET_HELP = (
-    "myntra-sim: SIMULATED shoppers over the Myntra catalog; amazon: Amazon Review Data 2018 "
-    "(AMAZON_FASHION 5-core or any category file); movielens: ml-latest-small (tags as requests); "
-    "generic: your own interactions file (see --interactions)"
+    "myntra-sim: SIMULATED shoppers over the Myntra catalog; musical-instruments: Amazon Review Data "
+    "2014 Musical Instruments 5-core (review as request); redial: ReDial dialogues (seeker's words as "
+    "request); amazon: Amazon Review Data 2018 (AMAZON_FASHION 5-core or any category file of either "
+    "release); movielens: ml-latest-small (tags as requests); generic: your own interactions file "
+    "(see --interactions)"
 )
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("dataset", choices=("myntra-sim", "amazon", "movielens", "generic"), help=DATASET_HELP)
+    p.add_argument("dataset", choices=DATASETS, help=DATASET_HELP)
     p.add_argument(
         "--data-dir",
         help="shared data folder (or the dataset's own folder / review file); "
@@ -316,14 +319,20 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(result.markdown())
     for name, runs in result.info.items():
         if runs and "seconds_per_epoch" in runs[0]:
-            spe = sum(r["seconds_per_epoch"] for r in runs) / len(runs)
-            print(f"{name}: {spe:.2f} s/epoch, epochs run {[int(r['epochs']) for r in runs]}")
+            spe = sum(_number(r["seconds_per_epoch"]) for r in runs) / len(runs)
+            epochs = [f"{_number(r['epochs']):.0f} (best {_number(r['best_epoch']):.0f})" for r in runs]
+            print(f"{name}: {spe:.2f} s/epoch, epochs run {epochs}")
         if runs and "weight" in runs[0]:
-            print(f"{name}: tuned weights {[r['weight'] for r in runs]}")
+            print(f"{name}: weights {[r['weight'] for r in runs]}")
     if "latency" in info:
         print("latency per request (ms):", json.dumps(info["latency"]))
     print(f"results: {write_result(result, out, info)}  ({info['wall_seconds']:.0f} s)")
     return 0
+
+
+def _number(value: object) -> float:
+    """A numeric training-info entry (stored as ``object`` next to paths and flags)."""
+    return float(value) if isinstance(value, int | float) else float("nan")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -218,6 +218,7 @@ class IvfSearch:
         n, dim = vectors.shape
         nlist = nlist or default_nlist(n)
         quantizer = faiss.IndexFlatIP(dim)
+        index: faiss.IndexIVF
         if codec == "flat":
             index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
         elif codec == "sq8":
@@ -404,7 +405,8 @@ def open_matrix(path: str | os.PathLike[str], vectors: np.ndarray | None = None)
             finally:
                 if os.path.exists(tmp):
                     os.unlink(tmp)
-    return np.load(path, mmap_mode="c")
+    matrix: np.ndarray = np.load(path, mmap_mode="c")
+    return matrix
 
 
 def _peek_shape(path: Path) -> tuple[tuple[int, ...], np.dtype] | None:

@@ -3,21 +3,30 @@
 A checkpoint records the ``encoder_id`` its frozen embeddings came from; loading it next to
 a different encoder would silently produce garbage rankings, so :func:`check_encoder`
 refuses it with :class:`CheckpointMismatch`. Files are written atomically (temp file in the
-same directory, fsync, ``os.replace``) so a crash never leaves a half-written checkpoint.
+same directory, fsync, rename: :func:`recommender.files.atomic_write`) so a crash never leaves a half-written checkpoint.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from recommender.files import atomic_write, file_digest
 from recommender.model import WhisperLite, WhisperLiteConfig
+
+__all__ = [
+    "Checkpoint",
+    "CheckpointError",
+    "CheckpointMismatch",
+    "check_encoder",
+    "file_digest",
+    "load_checkpoint",
+    "save_checkpoint",
+]
 
 FORMAT = "whisperlite-checkpoint"
 #: 2: request-anchored query (bounded history gate, see recommender.model). Format-1 files
@@ -73,17 +82,8 @@ def save_checkpoint(path: str | os.PathLike[str], checkpoint: Checkpoint) -> Pat
         "metrics": {k: float(v) for k, v in checkpoint.metrics.items()},
         "user_ids": list(checkpoint.user_ids),
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(payload, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; let a worker running as another user read it
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_write(path, fsync=True) as fh:
+        torch.save(payload, fh)
     return path
 
 
@@ -138,12 +138,3 @@ def check_encoder(checkpoint: Checkpoint, encoder_id: str) -> None:
             f"checkpoint{where} was trained with encoder {checkpoint.encoder_id!r}, but the encoder in use "
             f"is {encoder_id!r}; retrain it or set the encoder it was trained with"
         )
-
-
-def file_digest(path: str | os.PathLike[str], length: int = 12) -> str:
-    """Short SHA-256 of a file's bytes: identifies a checkpoint version."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:length]

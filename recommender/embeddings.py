@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ import numpy as np
 
 from recommender.catalog import CatalogItem, item_text
 from recommender.encoders import Encoder
+from recommender.files import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,8 @@ def encode_items(
             image_vectors = encoder.encode_images(list(paths), normalize=True, progress=progress)
             vectors[list(rows)] = vectors[list(rows)] + image_vectors
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return (vectors / np.clip(norms, 1e-12, None)).astype(np.float32)
+    out: np.ndarray = (vectors / np.clip(norms, 1e-12, None)).astype(np.float32)
+    return out
 
 
 def build_item_index(
@@ -118,14 +119,6 @@ def build_item_index(
     log.info("embedding %d items with %s", len(items), encoder.encoder_id)
     vectors = encode_items(items, encoder, image_root=image_root, progress=progress)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, item_ids=np.array(ids, dtype=str), vectors=vectors)
-            os.chmod(tmp, 0o644)  # mkstemp creates 0600; let a worker running as another user read it
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        with atomic_write(path) as fh:
+            np.savez(fh, item_ids=np.array(ids, dtype=str), vectors=vectors)
     return ItemIndex(ids, vectors, encoder.encoder_id, fingerprint)

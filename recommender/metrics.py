@@ -1,74 +1,144 @@
-"""Top-k ranking metrics with binary relevance, and their average over users.
+"""Offline ranking metrics per case (ranx) and the statistics every results table reports.
 
-Every function takes ``ranked`` (ids best first; any hashable ids, e.g. strings or row
-numbers) and ``relevant`` (the set of correct ids) and returns a float in [0, 1].
-A user with no relevant items scores 0 everywhere (callers normally skip such users).
+Per-case metrics come from ranx (Bassani, ECIR 2022), a maintained IR-evaluation library, so
+Recall@k, NDCG@k and MRR are the textbook definitions with binary relevance. We hand ranx
+rankings that are already ordered (our tie rule decides ties), encoded as strictly
+decreasing scores, so ranx never breaks a tie itself.
+
+Statistics over cases: a percentile bootstrap CI of the mean
+(:func:`bootstrap_ci`, scipy) and a paired comparison of two systems on the same cases
+(:func:`paired_comparison`: paired bootstrap CI of the mean difference and of the relative
+difference, and a Wilcoxon signed-rank p-value).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
+import warnings
+from collections.abc import Collection, Hashable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
+#: Metrics of every table; MRR looks at the top 100 (the depth of every ranking we score).
+METRICS = ("recall@10", "recall@50", "ndcg@10", "mrr@100")
+DEPTH = 100
+#: Below this many scored cases a table prints a warning: its CIs are too wide to rank systems.
+MIN_CASES = 50
+_NOTHING = "\x00no-item"  # stands in for an empty ranking (ranx needs one entry per query)
 
-def recall_at_k(ranked: Sequence[Hashable], relevant: Collection[Hashable], k: int) -> float:
-    """Share of the relevant items that appear in the top ``k``."""
-    if not relevant or k <= 0:
-        return 0.0
-    hits = sum(1 for item in ranked[:k] if item in relevant)
-    return hits / len(relevant)
 
+def per_case_metrics(
+    rankings: Sequence[Sequence[Hashable]],
+    relevant: Sequence[Collection[Hashable]],
+    metrics: Sequence[str] = METRICS,
+) -> dict[str, np.ndarray]:
+    """``metric -> (n_cases,)`` values for rankings (ids best first) against relevant sets.
 
-def ndcg_at_k(ranked: Sequence[Hashable], relevant: Collection[Hashable], k: int) -> float:
-    """Normalised discounted cumulative gain at ``k`` with binary gains.
-
-    DCG = sum over hits at 1-based rank r of 1 / log2(r + 1); the ideal DCG puts
-    min(k, |relevant|) hits at the top.
+    Every relevant set must be non-empty (a case with nothing to find is not a case).
     """
-    if not relevant or k <= 0:
-        return 0.0
-    dcg = sum(1.0 / math.log2(r + 2) for r, item in enumerate(ranked[:k]) if item in relevant)
-    ideal = sum(1.0 / math.log2(r + 2) for r in range(min(k, len(relevant))))
-    return dcg / ideal
+    if len(rankings) != len(relevant):
+        raise ValueError("one relevant set per ranking")
+    if not rankings:
+        return {m: np.zeros(0) for m in metrics}
+    if any(not r for r in relevant):
+        raise ValueError("a case with no relevant item cannot be scored")
+    from ranx import Qrels, Run, evaluate
+
+    qrels = {f"q{i}": {str(item): 1 for item in rel} for i, rel in enumerate(relevant)}
+    run: dict[str, dict[str, float]] = {}
+    for i, ranking in enumerate(rankings):
+        ids = [str(item) for item in ranking]
+        run[f"q{i}"] = {item: float(len(ids) - pos) for pos, item in enumerate(ids)} or {_NOTHING: 0.0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # numba's uint64 -> int64 cast notice inside ranx
+        values = evaluate(Qrels(qrels), Run(run), list(metrics), return_mean=False, make_comparable=False)
+    if len(metrics) == 1:
+        values = {metrics[0]: values}
+    return {m: np.asarray(values[m], dtype=np.float64) for m in metrics}
 
 
-def mrr(ranked: Iterable[Hashable], relevant: Collection[Hashable]) -> float:
-    """Reciprocal rank of the first relevant item (0 if none is ranked)."""
-    if not relevant:
-        return 0.0
-    for r, item in enumerate(ranked, start=1):
-        if item in relevant:
-            return 1.0 / r
-    return 0.0
-
-
-def user_metrics(
-    ranked: Sequence[Hashable], relevant: Collection[Hashable], ks: Sequence[int] = (10, 50)
-) -> dict[str, float]:
-    """All metrics for one user: ``recall@k`` for each k, ``ndcg@10`` and ``mrr``."""
-    out = {f"recall@{k}": recall_at_k(ranked, relevant, k) for k in ks}
-    out["ndcg@10"] = ndcg_at_k(ranked, relevant, 10)
-    out["mrr"] = mrr(ranked, relevant)
+def mean_metrics(per_case: Mapping[str, np.ndarray]) -> dict[str, float]:
+    """Mean of each metric over cases (NaN with no case) and ``n_cases``."""
+    out = {m: float(np.mean(v)) if len(v) else math.nan for m, v in per_case.items()}
+    out["n_cases"] = float(len(next(iter(per_case.values()), [])))
     return out
 
 
-DEFAULT_KEYS = ("recall@10", "recall@50", "ndcg@10", "mrr")  # what user_metrics returns by default
+def bootstrap_ci(
+    values: np.ndarray, *, confidence: float = 0.95, n_resamples: int = 5000, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile bootstrap CI of the mean of ``values`` (cases resampled with replacement)."""
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) == 0:
+        return math.nan, math.nan
+    if np.all(values == values[0]):  # every resample has the same mean
+        return float(values[0]), float(values[0])
+    from scipy.stats import bootstrap
+
+    res = bootstrap(
+        (values,),
+        np.mean,
+        confidence_level=confidence,
+        n_resamples=n_resamples,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
-def aggregate(
-    per_user: Iterable[Mapping[str, float]], keys: Sequence[str] = DEFAULT_KEYS
-) -> dict[str, float]:
-    """Mean of each metric over users (macro average); ``n_users`` is how many were averaged.
+@dataclass(frozen=True)
+class PairedComparison:
+    """System A against system B on the same cases (A - B)."""
 
-    With no users every metric in ``keys`` is NaN (not missing), so ``result["recall@10"]``
-    never raises and callers can test ``math.isnan``.
-    """
-    rows = list(per_user)
-    if not rows:
-        return {**{key: float("nan") for key in keys}, "n_users": 0.0}
-    keys = rows[0].keys()
-    out = {key: float(np.mean([row[key] for row in rows])) for key in keys}
-    out["n_users"] = float(len(rows))
-    return out
+    n_cases: int
+    mean_a: float
+    mean_b: float
+    diff: float
+    diff_ci: tuple[float, float]
+    relative: float  # diff / mean_b (NaN if mean_b is 0)
+    relative_ci: tuple[float, float]
+    wilcoxon_p: float  # two-sided; 1.0 when every paired difference is zero
+
+
+def paired_comparison(
+    a: np.ndarray, b: np.ndarray, *, confidence: float = 0.95, n_resamples: int = 5000, seed: int = 0
+) -> PairedComparison:
+    """Paired bootstrap (cases resampled together) and Wilcoxon signed-rank test of ``a`` vs ``b``."""
+    from scipy.stats import wilcoxon
+
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError("paired values need the same cases")
+    n = len(a)
+    if n == 0:
+        nan2 = (math.nan, math.nan)
+        return PairedComparison(0, math.nan, math.nan, math.nan, nan2, math.nan, nan2, math.nan)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n, size=(n_resamples, n))
+    mean_a, mean_b = a[idx].mean(axis=1), b[idx].mean(axis=1)
+    diffs = mean_a - mean_b
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(mean_b > 0, diffs / mean_b, np.nan)
+    alpha = (1 - confidence) / 2
+    diff_ci = (float(np.quantile(diffs, alpha)), float(np.quantile(diffs, 1 - alpha)))
+    rel_ok = rel[np.isfinite(rel)]
+    rel_ci = (
+        (float(np.quantile(rel_ok, alpha)), float(np.quantile(rel_ok, 1 - alpha)))
+        if len(rel_ok)
+        else (math.nan, math.nan)
+    )
+    d = a - b
+    p = 1.0 if np.all(d == 0) else float(wilcoxon(a, b, zero_method="wilcox").pvalue)
+    ma, mb = float(a.mean()), float(b.mean())
+    return PairedComparison(
+        n_cases=n,
+        mean_a=ma,
+        mean_b=mb,
+        diff=ma - mb,
+        diff_ci=diff_ci,
+        relative=(ma - mb) / mb if mb > 0 else math.nan,
+        relative_ci=rel_ci,
+        wilcoxon_p=p,
+    )

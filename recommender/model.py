@@ -99,7 +99,8 @@ class ResidualProjection(nn.Module):
         nn.init.zeros_(self.linear.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (..., D) -> (..., D)
-        return x + self.linear(x)
+        out: torch.Tensor = x + self.linear(x)
+        return out
 
 
 class WhisperLite(nn.Module):
@@ -126,8 +127,10 @@ class WhisperLite(nn.Module):
             nn.Linear(fuse_in, h), nn.GELU(), nn.Dropout(config.dropout), nn.Linear(h, d)
         )
         # Zero last layer: an untrained personal query is the pooled history.
-        nn.init.zeros_(self.fuse[-1].weight)
-        nn.init.zeros_(self.fuse[-1].bias)
+        last = self.fuse[-1]
+        assert isinstance(last, nn.Linear)
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
         # Request-conditioned gate: how much of the request the history may fill in.
         self.gate = nn.Sequential(nn.Linear(2 * d, a), nn.GELU(), nn.Linear(a, 1))
         # Overall history scale, zero at start so the untrained model is zero-shot exactly.

@@ -1,7 +1,7 @@
-"""The system kinds a study can select, importable without torch.
+"""System kinds a study can select, and the stated defaults they share. Torch-free on purpose.
 
-Web processes need these names (model choices) but never rank anything, so they live apart
-from :mod:`recommender.ranking`, which imports torch.
+Web processes (admin, forms, views) import these constants without loading torch; the
+rankers themselves live in :mod:`recommender.ranking`.
 """
 
 from __future__ import annotations
@@ -11,3 +11,8 @@ ZERO_SHOT = "zero_shot"
 HISTORY_BLEND = "history_blend"
 WHISPERLITE = "whisperlite"
 SYSTEM_KINDS = (ZERO_SHOT, HISTORY_BLEND, WHISPERLITE)
+
+#: History-blend weight of a new study system and of the benchmark's ``history_blend`` row:
+#: ``score = (1 - w) cos(request, item) + w cos(history centroid, item)``. A study system may
+#: set its own weight (shown in the admin); the benchmark also reports a validation-tuned one.
+DEFAULT_HISTORY_WEIGHT = 0.3

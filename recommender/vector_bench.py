@@ -21,7 +21,8 @@ import torch
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:
-    return (x / np.clip(np.linalg.norm(x, axis=1, keepdims=True), 1e-12, None)).astype(np.float32)
+    out: np.ndarray = (x / np.clip(np.linalg.norm(x, axis=1, keepdims=True), 1e-12, None)).astype(np.float32)
+    return out
 
 
 def neighbours(bases: np.ndarray, k: int, block: int = 4096) -> np.ndarray:
@@ -87,8 +88,8 @@ def exact_top_k(
         for start in range(0, len(queries), block):
             q = torch.from_numpy(np.ascontiguousarray(queries[start : start + block], dtype=np.float32))
             scores = q @ matrix.T  # (b, N)
-            for offset in range(len(q)) if exclude is not None else ():
-                rows = exclude[start + offset]
+            for offset in range(len(q) if exclude is not None else 0):
+                rows = exclude[start + offset]  # type: ignore[index]  # guarded by the range above
                 if len(rows):
                     scores[offset, torch.from_numpy(np.asarray(rows, dtype=np.int64))] = -np.inf
             out.append(torch.topk(scores, k, dim=1).indices.numpy())

@@ -96,7 +96,7 @@ def main() -> None:
 def run(args: argparse.Namespace, out: Path) -> None:
 
     from recommender import ann
-    from recommender.catalog_io import read_myntra
+    from recommender.catalog.readers import read_myntra
     from recommender.embeddings import build_item_index
     from recommender.encoders import build_encoder
     from recommender.vector_bench import percentiles, time_calls

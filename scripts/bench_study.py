@@ -77,8 +77,8 @@ def main() -> None:
 
 
 def run(args, settings, Client) -> None:  # type: ignore[no-untyped-def]
+    from recommender.catalog.sample import write_sample_catalog
     from recommender.embeddings import build_item_index
-    from recommender.sample_catalog import write_sample_catalog
     from studyapp import ranking_service
     from studyapp.management.commands.import_catalog import import_catalog
     from studyapp.models import Participant, RankingSystem, Request, Study

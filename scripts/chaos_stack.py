@@ -68,7 +68,7 @@ import json, os
 import django
 django.setup()
 from django.core.management import call_command
-from recommender.sample_catalog import write_sample_catalog
+from recommender.catalog.sample import write_sample_catalog
 from studyapp.models import Catalog, RankingSystem, Study
 csv_path = write_sample_catalog(os.environ["CHAOS_DIR"] + "/catalog")
 call_command("import_catalog", "generic", str(csv_path), slug="sample", embed=True, verbosity=0)

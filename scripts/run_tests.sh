@@ -4,7 +4,7 @@
 # Needs (and tries to start) PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379, and
 # Chromium at /usr/bin/chromium (installed with apt-get when missing and running as root).
 # Arguments go to pytest, e.g. `scripts/run_tests.sh -x -q -m "not slow and not browser"`.
-# Exit status: ruff's if lint fails, else pytest's ("no tests collected" counts as failure).
+# Exit status: ruff's or mypy's if they fail, else pytest's ("no tests collected" counts as failure).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -75,6 +75,9 @@ unset CELERY_BROKER_URL  # the test settings keep Celery eager; the worker test 
 
 log "ruff check ."
 "$ROOT/.venv/bin/ruff" check . || die "ruff check failed (fix the findings above, or run 'ruff check --fix .')"
+
+log "mypy (strict, recommender/)"
+"$ROOT/.venv/bin/mypy" || die "mypy found type errors in recommender/ (see above)"
 
 log "python -m pytest $*"
 set +e

@@ -19,6 +19,6 @@ def shared_data_dir() -> Path | None:
 @pytest.fixture(scope="session")
 def sample_catalog_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The project's own generated catalog (240 items with pictures), written once per session."""
-    from recommender.sample_catalog import write_sample_catalog
+    from recommender.catalog.sample import write_sample_catalog
 
     return write_sample_catalog(tmp_path_factory.mktemp("sample_catalog"))

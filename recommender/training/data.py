@@ -1,10 +1,17 @@
-"""Interaction datasets and the per-user temporal split.
+"""Interaction datasets and their two temporal splits.
 
 An :class:`InteractionDataset` is a catalog plus request events ``(user, item, time,
 request text)``; some datasets add history-only events (e.g. MovieLens ratings) that feed a
-user's history but are never a prediction target.
+user's history but are never a prediction target. Its ``protocol`` names the split
+(:func:`split_dataset`):
 
-Split (leave-last-out in time, per user): each user's last request event is the test case,
+* ``time_cut`` (real data): two global cuts in time. Every request event after the test cut
+  whose user already has history is a test case, every one between the cuts with history a
+  validation case, everything before the validation cut is training. This uses every case
+  the data allows (hundreds instead of one per user) and never trains on the future.
+* ``leave_last_out`` (the shopper simulation, whose clocks are per shopper):
+
+Leave-last-out split (per user): each user's last request event is the test case,
 the second-to-last the validation case, the rest training. Users with fewer than three
 events are training-only. Events that share their timestamp with a user's held-out event
 are dropped from training and from histories (Amazon posts one review under several linked
@@ -53,6 +60,7 @@ class InteractionDataset:
     interactions: list[Interaction]
     history_events: list[HistoryEvent] = field(default_factory=list)
     description: str = ""
+    protocol: str = "leave_last_out"  # or "time_cut"; see split_dataset
 
     def users(self) -> list[str]:
         """Users with at least one request event, sorted."""
@@ -83,7 +91,7 @@ class Example:
 
 @dataclass
 class Split:
-    """Training examples and held-out validation / test cases (one per eligible user)."""
+    """Training examples and held-out validation / test cases."""
 
     train: list[Example]
     val: list[Example]
@@ -153,6 +161,81 @@ def temporal_split(dataset: InteractionDataset, *, max_history: int = 50) -> Spl
             # else: tied in time with the held-out validation/test event; dropped so that a
             # duplicate of a held-out event can never be trained on.
     return Split(train=train, val=val, test=test)
+
+
+#: Share of request events (in time order) after the validation and the test cut.
+VAL_FRACTION = 0.1
+TEST_FRACTION = 0.2
+PROTOCOLS = ("leave_last_out", "time_cut")
+
+
+def time_cut_split(
+    dataset: InteractionDataset,
+    *,
+    max_history: int = 50,
+    val_fraction: float = VAL_FRACTION,
+    test_fraction: float = TEST_FRACTION,
+) -> Split:
+    """Global time cuts: train before ``t_val``, validate in ``[t_val, t_test)``, test from ``t_test``.
+
+    The cuts are the timestamps at the ``1 - val_fraction - test_fraction`` and
+    ``1 - test_fraction`` quantiles of all request events; events tied with a cut fall after
+    it, so no training event shares a timestamp with a held-out one. A held-out event is a
+    case only if its user has history by then (the paper's setting: personalise from earlier
+    items); held-out events without history are neither cases nor training. History is the
+    user's own earlier items (earlier held-out events included: they are input, not training
+    signal), the target itself excluded; a repeat of an earlier item with nothing else before it
+    has empty history and is no case.
+    """
+    if max_history <= 0:
+        raise ValueError("time_cut_split needs max_history >= 1: cases are chosen by their history")
+    if not 0 < test_fraction < 1 or not 0 <= val_fraction < 1 - test_fraction:
+        raise ValueError("need 0 < test_fraction < 1 and 0 <= val_fraction < 1 - test_fraction")
+    events = sorted(dataset.interactions, key=lambda x: x.timestamp)  # stable: file order on ties
+    if not events:
+        return Split([], [], [])
+    times = [x.timestamp for x in events]
+    t_test = times[min(len(times) - 1, int(len(times) * (1 - test_fraction)))]
+    t_val = times[min(len(times) - 1, int(len(times) * (1 - test_fraction - val_fraction)))]
+    by_user: dict[str, list[Interaction]] = defaultdict(list)
+    for x in events:
+        by_user[x.user_id].append(x)
+    extra: dict[str, list[HistoryEvent]] = defaultdict(list)
+    for h in dataset.history_events:
+        extra[h.user_id].append(h)
+    train: list[Example] = []
+    val: list[Example] = []
+    test: list[Example] = []
+    for user in sorted(by_user):
+        own = by_user[user]
+        for pos, x in enumerate(own):
+            history = _history_before(own, pos, extra[user], x.item_id, max_history)
+            example = Example(
+                user_id=user,
+                request_text=x.request_text,
+                target_item_id=x.item_id,
+                history_item_ids=history,
+                relevant_item_ids=frozenset(x.relevant_item_ids or (x.item_id,)),
+                timestamp=x.timestamp,
+            )
+            if x.timestamp < t_val:
+                train.append(example)
+            elif not history:
+                continue  # after the cut without history: not a case, and never trained on
+            elif x.timestamp < t_test:
+                val.append(example)
+            else:
+                test.append(example)
+    return Split(train=train, val=val, test=test)
+
+
+def split_dataset(dataset: InteractionDataset, *, max_history: int = 50) -> Split:
+    """The split the dataset's ``protocol`` names (see the module docstring)."""
+    if dataset.protocol == "time_cut":
+        return time_cut_split(dataset, max_history=max_history)
+    if dataset.protocol == "leave_last_out":
+        return temporal_split(dataset, max_history=max_history)
+    raise ValueError(f"unknown protocol {dataset.protocol!r}; choose from {', '.join(PROTOCOLS)}")
 
 
 def describe_items_from_training(

@@ -18,12 +18,13 @@ from recommender.catalog import CatalogItem
 from recommender.embeddings import ItemIndex
 from recommender.encoders import Encoder
 from recommender.ranking import HISTORY_BLEND, WHISPERLITE, ZERO_SHOT, EmbeddingRanker, build_ranker
+from recommender.systems import DEFAULT_HISTORY_WEIGHT
 from recommender.training.fashioniq import Phrasing
 from recommender.training.fidelity import AttributeTable, FidelityCase, build_cases
 from recommender.training.fidelity_run import Summary, markdown, score_systems, summarise, verdict
 
 #: The app's history-blend weight (RankingSystem.history_weight default), shown for reference.
-BLEND_WEIGHT = 0.3
+BLEND_WEIGHT = DEFAULT_HISTORY_WEIGHT  # the app's stated history-blend weight
 PROBE_REQUESTS = 30  # per request source: 4 x 30 cases, a few seconds on a laptop CPU
 
 #: Requests a person would type, with picks that pull the other way (see issue 7).
@@ -89,10 +90,10 @@ def load_catalog_spec(spec: str, work_dir: str | os.PathLike[str]) -> tuple[list
 
     ``sample`` writes the generated sample catalog (deterministic) under ``work_dir``.
     """
-    from recommender.catalog_io import read_catalog
+    from recommender.catalog.readers import read_catalog
 
     if spec == "sample":
-        from recommender.sample_catalog import write_sample_catalog
+        from recommender.catalog.sample import write_sample_catalog
 
         csv_path = write_sample_catalog(Path(work_dir) / "sample_catalog")
         return read_catalog("generic", csv_path).items, str(csv_path.parent)

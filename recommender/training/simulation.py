@@ -20,7 +20,7 @@ copies the history gets the named attributes wrong whenever they contradict it. 
 ``named_rates=V1_RATES`` (all zero) every request is vague and the simulation is the
 original v1. It runs on any list of items carrying the Myntra attribute keys (``gender``,
 ``articleType``, ``baseColour``, ``usage``), e.g. the real Myntra catalog or
-:mod:`recommender.sample_catalog`.
+:mod:`recommender.catalog.sample`.
 """
 
 from __future__ import annotations

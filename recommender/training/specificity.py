@@ -4,7 +4,8 @@ Rebuilds the simulation a demo checkpoint is trained on (:func:`ensure_demo_chec
 defaults: seed, shoppers, FashionIQ train-half phrasings), splits it in time, and scores the
 test cases whose request names nothing beyond the article type ("vague") and those that name
 an attribute, with the checkpoint and the baselines (zero-shot, the app's history blend at
-w = 0.3, history centroid). Per-case Recall@10 (history excluded, random tie-break), mean
+w = 0.3, history centroid), through the app's rankers. Per-case Recall@10 (history excluded, the
+app's tie rule), mean
 with a 95 % bootstrap CI over cases.
 """
 
@@ -16,13 +17,15 @@ from collections.abc import Sequence
 from recommender.catalog import CatalogItem
 from recommender.checkpoint import load_checkpoint
 from recommender.encoders import Encoder
-from recommender.training.baselines import history_blend_scorer, history_centroid_scorer, zero_shot_scorer
-from recommender.training.evaluate import rank_metrics
+from recommender.ranking import HistoryBlendRanker, ZeroShotRanker
+from recommender.scoring import EmbeddingRanker
+from recommender.systems import DEFAULT_HISTORY_WEIGHT
+from recommender.training.cases import build_cases, case_metrics, rank_cases
 from recommender.training.fashioniq import Phrasing
 from recommender.training.fidelity_run import bootstrap_cell
-from recommender.training.probe import BLEND_WEIGHT
 from recommender.training.simulation import simulate_shoppers
-from recommender.training.train import prepare, whisperlite_scores
+from recommender.training.train import prepare
+from recommender.whisperlite import WhisperLiteRanker
 
 
 def specificity_table(
@@ -45,11 +48,14 @@ def specificity_table(
     }
     prep = prepare(sim.dataset, encoder, cache_dir, progress=False)
     model = load_checkpoint(checkpoint_path, expected_encoder_id=encoder.encoder_id).build_model()
-    systems = {
-        "whisperlite": lambda ex: whisperlite_scores(model, prep, ex, use_user_ids=False),
-        "zero_shot": zero_shot_scorer(prep),
-        f"history_blend (w={BLEND_WEIGHT:g})": history_blend_scorer(prep, BLEND_WEIGHT),
-        "history_centroid": history_centroid_scorer(prep),
+    # The app's own rankers (one scoring path and tie rule), as the benchmark uses them.
+    systems: dict[str, EmbeddingRanker] = {
+        "whisperlite": WhisperLiteRanker(model, prep.index),
+        "zero_shot": ZeroShotRanker(prep.index, None),
+        f"history_blend (w={DEFAULT_HISTORY_WEIGHT:g})": HistoryBlendRanker(
+            prep.index, None, history_weight=DEFAULT_HISTORY_WEIGHT
+        ),
+        "history_centroid": HistoryBlendRanker(prep.index, None, history_weight=1.0),
     }
     lines = ["| requests | system | scored cases | Recall@10 [95% CI] |", "|---|---|---|---|"]
     test = prep.split.test
@@ -59,12 +65,9 @@ def specificity_table(
             for e in test
             if group == "all" or named[(e.user_id, e.request_text, e.target_item_id)] == (group == "named")
         ]
-        for name, scorer in systems.items():
-            scores = scorer(cases)
-            per_case = [
-                rank_metrics(scores[i : i + 1], prep, [e], seed=seed)["recall@10"]
-                for i, e in enumerate(cases)
-            ]
-            cell = bootstrap_cell(per_case, seed)
+        scored = build_cases(prep, cases)
+        for name, ranker in systems.items():
+            per_case = case_metrics(rank_cases(ranker, scored), scored)["recall@10"]
+            cell = bootstrap_cell([float(v) for v in per_case], seed)
             lines.append(f"| {group} | {name} | {cell.n} | {cell.text()} |")
     return "\n".join(lines)

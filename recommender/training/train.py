@@ -17,7 +17,6 @@ import logging
 import math
 import os
 import random
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,15 +29,19 @@ from recommender.catalog import CatalogItem
 from recommender.checkpoint import Checkpoint, save_checkpoint
 from recommender.embeddings import ItemIndex, build_item_index
 from recommender.encoders import Encoder
+from recommender.files import atomic_write
 from recommender.losses import composite_loss
 from recommender.model import WhisperLite, WhisperLiteConfig
+from recommender.scoring import pad_rows
+from recommender.training.cases import matrix_metrics
 from recommender.training.data import (
     Example,
     InteractionDataset,
     Split,
     describe_items_from_training,
-    temporal_split,
+    split_dataset,
 )
+from recommender.whisperlite import WhisperLiteRanker
 
 log = logging.getLogger(__name__)
 
@@ -59,16 +62,8 @@ def encode_texts_cached(
             return dict(zip(unique, data["vectors"].astype(np.float32), strict=True))
     vectors = encoder.encode_text(unique, normalize=True, progress=progress)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, vectors=vectors)
-            os.chmod(tmp, 0o644)  # mkstemp makes it 0600; a worker running as another user reads it
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        with atomic_write(path) as fh:
+            np.savez(fh, vectors=vectors)
     return dict(zip(unique, vectors, strict=True))
 
 
@@ -100,17 +95,7 @@ class Prepared:
 
     def history_rows(self, examples: Sequence[Example], max_history: int) -> tuple[np.ndarray, np.ndarray]:
         """(B, H) row numbers (0-padded) and (B, H) bool mask of the most recent history items."""
-        # Guard 0: ``[-0:]`` is the whole array, but max_history=0 means "no history".
-        rows = [
-            self.index.rows(e.history_item_ids)[-max_history:] if max_history > 0 else [] for e in examples
-        ]
-        h = max((len(r) for r in rows), default=0)
-        out = np.zeros((len(examples), h), dtype=np.int64)
-        mask = np.zeros((len(examples), h), dtype=bool)
-        for i, r in enumerate(rows):
-            out[i, : len(r)] = r
-            mask[i, : len(r)] = True
-        return out, mask
+        return pad_rows([self.index.rows(e.history_item_ids) for e in examples], max_history)
 
     def user_indices(self, examples: Sequence[Example]) -> np.ndarray:
         return np.array([self.user_position.get(e.user_id, 0) for e in examples], dtype=np.int64)
@@ -125,8 +110,8 @@ def prepare(
     max_history: int = 50,
     progress: bool = True,
 ) -> Prepared:
-    """Split ``dataset`` in time and compute (or load cached) frozen embeddings."""
-    split = temporal_split(dataset, max_history=max_history)
+    """Split ``dataset`` in time (its protocol) and compute (or load cached) frozen embeddings."""
+    split = split_dataset(dataset, max_history=max_history)
     items = describe_items_from_training(dataset.items, split.train)
     index = build_item_index(items, encoder, cache_dir, image_root=image_root, progress=progress)
     texts = [e.request_text for part in (split.train, split.val, split.test) for e in part]
@@ -150,37 +135,31 @@ def whisperlite_scores(
     *,
     use_user_ids: bool = True,
 ) -> np.ndarray:
-    """(len(examples), n_items) logits of the model for held-out examples.
+    """(len(examples), n_items) logits of the model, computed by the app's :class:`WhisperLiteRanker`.
 
     ``use_user_ids=False`` treats every user as unseen (for a checkpoint trained elsewhere,
     whose user-id table does not match this dataset).
     """
-    model.eval()
-    frozen = torch.from_numpy(prep.index.vectors)
+    ranker = WhisperLiteRanker(model, prep.index)  # puts the model in eval mode
     out = np.zeros((len(examples), len(prep.index.item_ids)), dtype=np.float32)
-    with torch.no_grad():
-        items = model.encode_items(frozen)  # (N, D)
-        for start in range(0, len(examples), chunk):
-            part = examples[start : start + chunk]
-            rows, mask = prep.history_rows(part, model.config.max_history)
-            query = model.encode_query(
-                torch.from_numpy(prep.request_matrix(part)),
-                frozen[torch.from_numpy(rows)],
-                torch.from_numpy(mask),
-                torch.from_numpy(prep.user_indices(part)) if use_user_ids else None,
-            )
-            out[start : start + len(part)] = model.score(query, items).numpy()
+    for start in range(0, len(examples), chunk):
+        part = examples[start : start + chunk]
+        out[start : start + len(part)] = ranker.score_batch(
+            prep.request_matrix(part),
+            [prep.index.rows(e.history_item_ids) for e in part],
+            prep.user_indices(part) if use_user_ids else None,
+        )
     return out
 
 
 def recall_at_10(scores: np.ndarray, prep: Prepared, examples: Sequence[Example], seed: int = 0) -> float:
-    """Mean Recall@10 with each user's history excluded from the ranking (validation metric).
+    """Mean Recall@10 of a score matrix, history excluded, ties by the app's rule (validation metric).
 
-    NaN when no case is usable (empty ``examples`` or every case skipped).
+    NaN when no case is usable (empty ``examples`` or every case skipped). ``seed`` is
+    accepted for callers of the older API; the tie rule needs none (it is derived from each
+    request, see :mod:`recommender.scoring`).
     """
-    from recommender.training.evaluate import rank_metrics
-
-    return rank_metrics(scores, prep, examples, seed=seed)["recall@10"]
+    return matrix_metrics(scores, prep, examples, ("recall@10",))["recall@10"]
 
 
 def relevant_rows(prep: Prepared, examples: Sequence[Example]) -> torch.Tensor:
@@ -328,7 +307,7 @@ def train_whisperlite(
             # Other relevant items in the batch are masked out of the InfoNCE negatives too.
             parts = composite_loss(config, query, positives, negatives, targets[b], neg_mask, relevant[b])
             optimizer.zero_grad()
-            parts.total.backward()
+            parts.total.backward()  # type: ignore[no-untyped-call]  # torch's stub is untyped
             optimizer.step()
             step += 1
             losses.append(float(parts.total.detach()))

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from recommender.systems import HISTORY_BLEND, WHISPERLITE, ZERO_SHOT
+from recommender.systems import DEFAULT_HISTORY_WEIGHT, HISTORY_BLEND, WHISPERLITE, ZERO_SHOT
 from studyapp.design import SCALES, Mode, Scale
 from studyapp.models import default_texts
 from studyapp.models.catalog import Catalog
@@ -41,7 +41,7 @@ class RankingSystem(models.Model):
         max_length=500, blank=True, help_text="WhisperLite only: a .pt checkpoint file."
     )
     history_weight = models.FloatField(
-        default=0.3,
+        default=DEFAULT_HISTORY_WEIGHT,
         validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="History blend only: weight of the similarity to the participant's picks.",
     )

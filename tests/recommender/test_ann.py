@@ -12,7 +12,7 @@ import pytest
 from recommender import ann
 from recommender.ann import ExactSearch, IvfSearch, index_path, open_matrix, open_search, search_and_rescore
 from recommender.catalog import item_text
-from recommender.catalog_generic import read_generic
+from recommender.catalog.generic import read_generic
 from recommender.vector_bench import clustered_catalog, exact_top_k, recall_at_k, second_process_memory
 
 faiss.omp_set_num_threads(1)

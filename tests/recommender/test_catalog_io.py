@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from recommender.catalog_io import (
+from recommender.catalog.readers import (
     MYNTRA_ATTRIBUTE_KEYS,
     CatalogReadResult,
     RowError,
@@ -289,3 +289,32 @@ def test_real_amazon_tops() -> None:
     assert all(i.image_path == f"images/{i.item_id}.jpg" for i in result.items)
     assert any("brand" not in i.attributes for i in result.items)  # empty brands are omitted
     assert read_amazon_tops(DATA_DIR).items[0] == result.items[0]
+
+
+def test_generic_item_id_is_the_key_and_id_an_alias(tmp_path: Path) -> None:
+    path = tmp_path / "items.csv"
+    path.write_text("item_id,title\nA1,Red shirt\n")
+    assert [i.item_id for i in read_generic(path).items] == ["A1"]
+    path.write_text("id,title\nA1,Red shirt\n")  # the alias
+    assert [i.item_id for i in read_generic(path).items] == ["A1"]
+    jsonl = tmp_path / "items.jsonl"
+    jsonl.write_text(
+        '{"item_id": "A1", "id": "B2", "title": "x"}\n{"item_id": "C3", "id": "C3", "title": "y"}\n'
+    )
+    result = read_generic(jsonl)
+    assert [i.item_id for i in result.items] == ["C3"]
+    assert "differ" in result.errors[0].message and result.errors[0].line == 1
+
+
+def test_training_items_file_uses_the_catalog_format(tmp_path: Path) -> None:
+    from recommender.training.loaders import load_generic
+
+    logs = tmp_path / "logs.csv"
+    logs.write_text("user_id,item_id,timestamp,request_text\nu,A1,1,a shirt\n")
+    items = tmp_path / "items.csv"
+    items.write_text("item_id,title,colour\nA1,Red shirt,Red\n")
+    ds = load_generic(logs, items)
+    assert ds.items[0].title == "Red shirt" and ds.items[0].attributes == {"colour": "Red"}
+    items.write_text("item_id,title\nA1,\n")
+    with pytest.raises(ValueError, match="line 2: missing title"):
+        load_generic(logs, items)

@@ -28,7 +28,7 @@ CACHE = Path(__file__).resolve().parents[2] / "var" / "cache" / "embeddings"
 def test_myntra_fidelity_benchmark_prints_every_table_and_a_verdict(
     encoder, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:  # type: ignore[no-untyped-def]
-    from recommender.catalog_io import read_myntra
+    from recommender.catalog.readers import read_myntra
     from recommender.training.demo import ensure_demo_checkpoint
     from recommender.training.fashioniq import load_phrasings
 

@@ -10,7 +10,7 @@ import pytest
 from recommender.catalog import CatalogItem
 from recommender.model import WhisperLiteConfig
 from recommender.ranking import build_ranker
-from recommender.training.evaluate import rank_metrics
+from recommender.training.cases import matrix_metrics
 from recommender.training.phrasing import singular
 from recommender.training.simulation import simulate_shoppers
 from recommender.training.train import prepare, train_whisperlite, whisperlite_scores
@@ -56,6 +56,6 @@ def test_trained_model_prefers_the_requested_colour_over_a_conflicting_history(
     vague = [e for e in prep.split.test if (e.user_id, e.request_text) in vague_keys]
     assert len(vague) >= 30
     zero_shot = prep.request_matrix(vague) @ prep.index.vectors.T
-    wl_recall = rank_metrics(whisperlite_scores(result.model, prep, vague), prep, vague)["recall@10"]
-    zs_recall = rank_metrics(zero_shot, prep, vague)["recall@10"]
+    wl_recall = matrix_metrics(whisperlite_scores(result.model, prep, vague), prep, vague)["recall@10"]
+    zs_recall = matrix_metrics(zero_shot, prep, vague)["recall@10"]
     assert wl_recall > zs_recall, (wl_recall, zs_recall)

@@ -25,8 +25,8 @@ from recommender.embeddings import ItemIndex
 from recommender.losses import bce_loss
 from recommender.model import WhisperLite, WhisperLiteConfig
 from recommender.training import train as train_module
+from recommender.training.cases import matrix_metrics
 from recommender.training.data import Example, Interaction, InteractionDataset, Split, temporal_split
-from recommender.training.evaluate import rank_metrics
 from recommender.training.loaders import load_amazon_reviews
 from recommender.training.simulation import simulate_shoppers
 from recommender.training.train import (
@@ -47,12 +47,14 @@ def _hand_prep(n_items: int = 5) -> Prepared:
     items = [CatalogItem(item_id=i, title=i) for i in ids]
     vectors = np.eye(n_items, 4, dtype=np.float32)
     index = ItemIndex(ids, vectors, "fake", "fp")
-    return Prepared(InteractionDataset("hand", items, []), Split([], [], []), items, index, {}, [])
+    rng = np.random.default_rng(0)
+    requests = {f"req{k}": rng.normal(size=4).astype(np.float32) for k in range(300)}
+    return Prepared(InteractionDataset("hand", items, []), Split([], [], []), items, index, requests, [])
 
 
-def _case(history: tuple[str, ...], relevant: set[str]) -> Example:
+def _case(history: tuple[str, ...], relevant: set[str], request: str = "req0") -> Example:
     target = sorted(relevant)[0]
-    return Example("u", "req", target, history, frozenset(relevant), 0.0)
+    return Example("u", request, target, history, frozenset(relevant), 0.0)
 
 
 @pytest.fixture(scope="module")
@@ -109,21 +111,21 @@ def test_amazon_review_under_linked_asins_is_one_event(tmp_path: Path) -> None:
 
 def test_ties_are_broken_randomly_but_deterministically() -> None:
     prep = _hand_prep(20)
-    cases = [_case((), {"i19"}) for _ in range(200)]  # the relevant item is last in the catalog
+    cases = [_case((), {"i19"}, f"req{k}") for k in range(200)]  # relevant item last in the catalog
     scores = np.zeros((len(cases), 20), dtype=np.float32)  # e.g. a zero query: every item ties
-    a = rank_metrics(scores, prep, cases, seed=3)
+    a = matrix_metrics(scores, prep, cases)
     # A stable sort put i19 at rank 20 every time (recall@10 = 0); random ties give ~10/20.
     assert 0.35 < a["recall@10"] < 0.65
-    assert rank_metrics(scores, prep, cases, seed=3) == a
+    assert matrix_metrics(scores, prep, cases) == a
     # Real score differences still decide the order.
     scores[:, 19] = 1.0
-    assert rank_metrics(scores, prep, cases, seed=3)["mrr"] == 1.0
+    assert matrix_metrics(scores, prep, cases)["mrr@100"] == 1.0
 
 
 # --------------------------------------------------------------------------- 9. evaluation loop by hand
 
 
-def test_rank_metrics_hand_built() -> None:
+def test_matrix_metrics_hand_built() -> None:
     prep = _hand_prep(5)  # rows 0..4 = i0..i4
     scores = np.tile(np.array([5.0, 4.0, 3.0, 2.0, 1.0], dtype=np.float32), (4, 1))
     cases = [
@@ -132,21 +134,21 @@ def test_rank_metrics_hand_built() -> None:
         _case((), {"i3", "i4"}),  # two relevant items at ranks 4 and 5
         _case(("i1",), {"i4"}),  # the history item is excluded: i0, i2, i3, i4 -> rank 4
     ]
-    m = rank_metrics(scores, prep, cases)
-    assert m["n_users"] == 3
+    m = matrix_metrics(scores, prep, cases)
+    assert m["n_cases"] == 3
     assert m["recall@10"] == pytest.approx(1.0)
-    assert m["mrr"] == pytest.approx((1 / 2 + 1 / 4 + 1 / 4) / 3)
+    assert m["mrr@100"] == pytest.approx((1 / 2 + 1 / 4 + 1 / 4) / 3)
     ndcg_1 = 1 / math.log2(3)
     ndcg_3 = (1 / math.log2(5) + 1 / math.log2(6)) / (1 + 1 / math.log2(3))
     ndcg_4 = 1 / math.log2(5)
     assert m["ndcg@10"] == pytest.approx((ndcg_1 + ndcg_3 + ndcg_4) / 3)
 
 
-def test_rank_metrics_all_skipped_gives_nan() -> None:
+def test_matrix_metrics_all_skipped_gives_nan() -> None:
     prep = _hand_prep(5)
-    m = rank_metrics(np.zeros((1, 5), dtype=np.float32), prep, [_case(("i2",), {"i2"})])
-    assert m["n_users"] == 0 and math.isnan(m["recall@10"]) and math.isnan(m["mrr"])
-    assert math.isnan(rank_metrics(np.zeros((0, 5), dtype=np.float32), prep, [])["recall@10"])
+    m = matrix_metrics(np.zeros((1, 5), dtype=np.float32), prep, [_case(("i2",), {"i2"})])
+    assert m["n_cases"] == 0 and math.isnan(m["recall@10"]) and math.isnan(m["mrr@100"])
+    assert math.isnan(matrix_metrics(np.zeros((0, 5), dtype=np.float32), prep, [])["recall@10"])
 
 
 # --------------------------------------------------------------------------- 3. epoch 0
@@ -160,6 +162,7 @@ def _title_catalog() -> list[CatalogItem]:
     return [CatalogItem(item_id=f"{c}-{a}", title=f"{c} {a}") for c in COLOURS for a in ARTICLES]
 
 
+@pytest.mark.slow  # trains a network
 def test_early_stopping_keeps_the_untrained_model(encoder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     items = _title_catalog()  # 30 items whose text is just the title
     events = []
@@ -186,6 +189,7 @@ def test_early_stopping_keeps_the_untrained_model(encoder, tmp_path: Path) -> No
 # --------------------------------------------------------------------------- 4. no validation
 
 
+@pytest.mark.slow  # trains a network
 def test_without_validation_all_epochs_run_and_the_last_is_kept(encoder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     items = _title_catalog()
     events = [  # two events per user: training-only, so there is no validation case at all
@@ -221,6 +225,7 @@ def test_negative_mask_and_masked_bce() -> None:
     )
 
 
+@pytest.mark.slow  # trains a network
 def test_sampled_bce_negatives_never_count_when_equal_to_the_positive(
     sim_prep: Prepared, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -262,6 +267,7 @@ def test_out_of_range_user_id_is_unknown() -> None:
     assert not torch.allclose(q[1], unknown[1])  # a real id does change the query
 
 
+@pytest.mark.slow  # trains a network
 @pytest.mark.parametrize("dropout", [0.0, 0.3])
 def test_user_id_dropout_trains_the_unknown_user_path(
     sim_prep: Prepared, monkeypatch: pytest.MonkeyPatch, dropout: float
@@ -320,6 +326,7 @@ def test_checkpoint_and_caches_are_world_readable(
 # --------------------------------------------------------------------------- 9. determinism, parity
 
 
+@pytest.mark.slow  # trains a network
 def test_same_seed_gives_the_same_weights(sim_prep: Prepared) -> None:
     config = WhisperLiteConfig(epochs=2, seed=7, **SMALL)
     a = train_whisperlite(sim_prep, config, use_user_ids=True, progress=False)
@@ -330,6 +337,7 @@ def test_same_seed_gives_the_same_weights(sim_prep: Prepared) -> None:
     np.testing.assert_equal(a.history, b.history)  # losses and validation curve too (NaN == NaN)
 
 
+@pytest.mark.slow  # trains a network
 @pytest.mark.parametrize(
     "max_history",
     [3, 0],
@@ -342,7 +350,7 @@ def test_app_ranker_scores_match_training_scores(
 ) -> None:
     config = WhisperLiteConfig(epochs=2, max_history=max_history, **SMALL)
     result = train_whisperlite(sim_prep, config, checkpoint_path=tmp_path / "wl.pt", progress=False)
-    ranker = WhisperLiteRanker(result.checkpoint_path, sim_prep.index, encoder)
+    ranker = WhisperLiteRanker.from_checkpoint(result.checkpoint_path, sim_prep.index, encoder)
     cases = sim_prep.split.test[:8]
     assert any(len(c.history_item_ids) > max_history for c in cases)  # the truncation is exercised
     expected = whisperlite_scores(result.model, sim_prep, cases, use_user_ids=False)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from recommender.catalog_io import MYNTRA_ATTRIBUTE_KEYS, read_generic
-from recommender.sample_catalog import ARTICLE_TYPES, COLOURS, write_sample_catalog
+from recommender.catalog.readers import MYNTRA_ATTRIBUTE_KEYS, read_generic
+from recommender.catalog.sample import ARTICLE_TYPES, COLOURS, write_sample_catalog
 
 
 @pytest.fixture(scope="module")

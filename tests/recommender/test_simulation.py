@@ -46,7 +46,7 @@ def test_simulation_rejects_catalog_without_attributes() -> None:
 
 
 def test_simulation_runs_on_generated_sample_catalog(sample_catalog_csv) -> None:  # type: ignore[no-untyped-def]
-    from recommender.catalog_io import read_generic
+    from recommender.catalog.readers import read_generic
 
     items = read_generic(sample_catalog_csv).items
     sim = simulate_shoppers(items, n_shoppers=30, n_events=6, seed=0)

@@ -12,9 +12,9 @@ import torch
 from recommender.catalog import CatalogItem
 from recommender.checkpoint import CheckpointError, CheckpointMismatch, load_checkpoint, save_checkpoint
 from recommender.model import WhisperLiteConfig
-from recommender.ranking import HistoryBlendRanker, build_ranker
-from recommender.training.baselines import ALL_SYSTEMS, build_scorers, history_blend_scorer
-from recommender.training.evaluate import rank_metrics
+from recommender.ranking import build_ranker
+from recommender.training.baselines import ALL_SYSTEMS, build_systems
+from recommender.training.cases import evaluate_system
 from recommender.training.simulation import simulate_shoppers
 from recommender.training.train import Prepared, prepare, train_whisperlite
 
@@ -45,6 +45,7 @@ def trained(prep: Prepared, tmp_path_factory: pytest.TempPathFactory):  # type: 
     return train_whisperlite(prep, config, checkpoint_path=path, progress=False)
 
 
+@pytest.mark.slow  # trains a network
 def test_train_checkpoint_load_rank(trained, prep: Prepared, encoder) -> None:  # type: ignore[no-untyped-def]
     assert trained.checkpoint_path is not None and trained.checkpoint_path.exists()
     assert 0 <= trained.best_epoch <= trained.epochs_run <= 3  # epoch 0 = the untrained model
@@ -65,13 +66,14 @@ def test_train_checkpoint_load_rank(trained, prep: Prepared, encoder) -> None:  
     assert len(ranker.rank("casual shoes", [], 5).item_ids) == 5
 
 
+@pytest.mark.slow  # trains a network
 def test_checkpoint_from_other_encoder_is_refused(trained, prep: Prepared, encoder) -> None:  # type: ignore[no-untyped-def]
     from recommender.whisperlite import WhisperLiteRanker
 
     with pytest.raises(CheckpointMismatch, match="some-other-model"):
         load_checkpoint(trained.checkpoint_path, expected_encoder_id=OtherEncoder(encoder).encoder_id)
     with pytest.raises(CheckpointMismatch):
-        WhisperLiteRanker(trained.checkpoint_path, prep.index, OtherEncoder(encoder))  # type: ignore[arg-type]
+        WhisperLiteRanker.from_checkpoint(trained.checkpoint_path, prep.index, OtherEncoder(encoder))  # type: ignore[arg-type]
 
 
 def test_load_errors_are_clear(tmp_path: Path) -> None:
@@ -85,6 +87,7 @@ def test_load_errors_are_clear(tmp_path: Path) -> None:
         load_checkpoint(tmp_path / "other.pt")
 
 
+@pytest.mark.slow  # trains a network
 def test_atomic_write_keeps_old_file_on_crash(
     trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
@@ -103,24 +106,17 @@ def test_atomic_write_keeps_old_file_on_crash(
     assert os.listdir(tmp_path) == ["model.pt"]  # no temp file left behind
 
 
+@pytest.mark.slow  # trains a network
 def test_all_systems_score_the_split(prep: Prepared) -> None:
-    scorers, info = build_scorers(
+    systems, info = build_systems(
         prep, ALL_SYSTEMS, WhisperLiteConfig(epochs=1, batch_size=32, hidden_dim=32), progress=False
     )
-    assert set(scorers) == set(ALL_SYSTEMS)
-    assert 0.0 <= info["history_blend"]["weight"] <= 1.0
-    for scorer in scorers.values():
-        metrics = rank_metrics(scorer(prep.split.test), prep, prep.split.test)
-        assert all(0.0 <= metrics[m] <= 1.0 for m in ("recall@10", "recall@50", "ndcg@10", "mrr"))
-
-
-def test_blend_scorer_matches_app_ranker(prep: Prepared, encoder) -> None:  # type: ignore[no-untyped-def]
-    case = prep.split.test[0]
-    ours = history_blend_scorer(prep, 0.3)([case])[0]
-    app = HistoryBlendRanker(prep.index, encoder, history_weight=0.3).scores(
-        prep.requests[case.request_text], prep.index.rows(case.history_item_ids)
-    )
-    np.testing.assert_allclose(ours, app, atol=1e-5)
+    assert set(systems) == set(ALL_SYSTEMS)
+    assert 0.0 <= float(info["history_blend_tuned"]["weight"]) <= 1.0  # type: ignore[arg-type]
+    for system in systems.values():
+        metrics = evaluate_system(system, prep, prep.split.test)
+        assert metrics["n_cases"] > 0
+        assert all(0.0 <= metrics[m] <= 1.0 for m in ("recall@10", "recall@50", "ndcg@10", "mrr@100"))
 
 
 def test_untrained_whisperlite_matches_zero_shot(prep: Prepared) -> None:
@@ -142,6 +138,7 @@ def test_cli_missing_dataset_exits_2(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert err.startswith("whisperlite: error:") and "not found" in err and "\n" not in err
 
 
+@pytest.mark.slow  # trains a network
 def test_cli_refuses_checkpoint_of_other_encoder(
     trained,
     tmp_path: Path,
@@ -168,6 +165,7 @@ def test_cli_refuses_checkpoint_of_other_encoder(
     )
 
 
+@pytest.mark.slow  # trains a network
 def test_cli_train_generic_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from recommender.__main__ import main
 
@@ -205,6 +203,7 @@ def test_cli_train_generic_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "validation Recall@10" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # trains a network
 def test_demo_checkpoint_is_trained_once(encoder, tiny_catalog: list[CatalogItem], tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from recommender.training.demo import ensure_demo_checkpoint
 
@@ -217,6 +216,7 @@ def test_demo_checkpoint_is_trained_once(encoder, tiny_catalog: list[CatalogItem
     assert load_checkpoint(path).encoder_id == encoder.encoder_id
 
 
+@pytest.mark.slow  # trains a network
 def test_interrupted_demo_training_leaves_no_checkpoint_to_reuse(  # type: ignore[no-untyped-def]
     encoder, tiny_catalog: list[CatalogItem], tmp_path: Path, monkeypatch
 ) -> None:

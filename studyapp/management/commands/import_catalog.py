@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils.text import slugify
 from tqdm import tqdm
 
-from recommender.catalog_io import read_catalog
+from recommender.catalog.readers import read_catalog
 from studyapp import ranking_service
 from studyapp.models import Catalog, Item
 

@@ -17,7 +17,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
-from recommender.sample_catalog import write_sample_catalog
+from recommender.catalog.sample import write_sample_catalog
 from studyapp import ranking_service
 from studyapp.fidelity_probe import probe_system
 from studyapp.management.commands.import_catalog import import_catalog

@@ -1,6 +1,6 @@
 """Catalog items as the recommender sees them, independent of any database.
 
-Readers for the concrete catalog formats live in :mod:`recommender.catalog_io`.
+Readers for the concrete catalog formats live in :mod:`recommender.catalog.readers`.
 """
 
 from __future__ import annotations

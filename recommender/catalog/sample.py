@@ -22,7 +22,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from recommender.catalog_io import MYNTRA_ATTRIBUTE_KEYS
+from recommender.catalog.readers import MYNTRA_ATTRIBUTE_KEYS
 
 IMAGE_SIZE = 224
 _DRAW_HEIGHT = 168  # top part holds the silhouette, the rest the caption
@@ -126,7 +126,7 @@ def _tshirt(long_sleeves: bool = False, length: float = 150) -> list[list[Point]
 
 
 def _shirt() -> list[list[Point]]:
-    collar = [[(96, 24), (112, 44), (100, 48)], [(128, 24), (112, 44), (124, 48)]]
+    collar: list[list[Point]] = [[(96, 24), (112, 44), (100, 48)], [(128, 24), (112, 44), (124, 48)]]
     return _tshirt(long_sleeves=True) + collar
 
 
@@ -345,7 +345,7 @@ def write_sample_catalog(out_dir: str | os.PathLike[str], n_items: int = 240, se
     """Write ``catalog.csv`` (generic format) and ``images/*.png`` under ``out_dir``.
 
     The output is byte-for-byte deterministic for a given ``(n_items, seed)``. Returns the
-    CSV path, ready for :func:`recommender.catalog_io.read_generic`.
+    CSV path, ready for :func:`recommender.catalog.readers.read_generic`.
     """
     if n_items < 0:
         raise ValueError("n_items must be non-negative")

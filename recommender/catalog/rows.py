@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from recommender.catalog import CatalogItem
+from recommender.catalog.item import CatalogItem
 
 
 @dataclass

@@ -23,9 +23,9 @@ import math
 import os
 from pathlib import Path
 
-from recommender.catalog import CatalogItem
-from recommender.catalog_generic import read_generic
-from recommender.catalog_rows import CatalogReadResult, RowError, csv_failure, csv_records
+from recommender.catalog.generic import read_generic
+from recommender.catalog.item import CatalogItem
+from recommender.catalog.rows import CatalogReadResult, RowError, csv_failure, csv_records
 
 __all__ = [
     "CATALOG_FORMATS",

@@ -9,10 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from recommender.catalog import CatalogItem
-from recommender.catalog_rows import CatalogReadResult, RowError, csv_failure, csv_records, decoded_lines
+from recommender.catalog.item import CatalogItem
+from recommender.catalog.rows import CatalogReadResult, RowError, csv_failure, csv_records, decoded_lines
 
-GENERIC_RESERVED = ("id", "title", "text", "image", "attributes")
+#: The item-id column: ``item_id`` (as in interaction logs and :class:`CatalogItem`); ``id`` is
+#: accepted as an alias, so older catalog files keep importing.
+ID_KEYS = ("item_id", "id")
+GENERIC_RESERVED = (*ID_KEYS, "title", "text", "image", "attributes")
 GENERIC_CSV_SUFFIXES = (".csv",)
 GENERIC_JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
 
@@ -64,12 +67,15 @@ def _generic_item(record: dict[str, Any], folder: Path) -> tuple[CatalogItem, st
     fields = {
         str(k).strip().lower(): v for k, v in record.items() if str(k).strip().lower() in GENERIC_RESERVED
     }
-    raw_id = fields.get("id")
+    given = [k for k in ID_KEYS if fields.get(k) not in (None, "")]
+    if len(given) > 1 and _flat_value(fields["item_id"]) != _flat_value(fields["id"]):
+        raise _RowProblem("'item_id' and its alias 'id' differ; give one of them")
+    raw_id = fields[given[0]] if given else None
     if raw_id is not None and (isinstance(raw_id, bool) or not isinstance(raw_id, str | int)):
-        raise _RowProblem("'id' must be a string or an integer")
+        raise _RowProblem(f"'{given[0]}' must be a string or an integer")
     item_id = _flat_value(raw_id)
     if not item_id:
-        raise _RowProblem("missing id")
+        raise _RowProblem("missing item_id")
     title = fields.get("title")
     if not isinstance(title, str) or not title.strip():
         raise _RowProblem("missing title")
@@ -118,11 +124,13 @@ def _generic_csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | RowErr
     records = csv_records(path)
     first = next(records, None)
     if first is None:
-        yield 1, RowError(1, "empty file: expected a header row with at least 'id' and 'title'")
+        yield 1, RowError(1, "empty file: expected a header row with at least 'item_id' and 'title'")
         return
     header = [h.strip() for h in first[2]]
     lowered = [h.lower() for h in header]
-    missing = [c for c in ("id", "title") if c not in lowered]
+    missing = [c for c in ("item_id", "title") if c not in lowered]
+    if "item_id" in missing and "id" in lowered:  # the accepted alias
+        missing.remove("item_id")
     duplicated = sorted({h for h in lowered if h and lowered.count(h) > 1})
     if missing or duplicated or csv_failure(first[2]):
         problem = (
@@ -171,7 +179,7 @@ def _generic_jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | RowE
 def read_generic(path: str | os.PathLike[str]) -> CatalogReadResult:
     """Read a catalog in the generic format (CSV or JSON lines, chosen by file extension).
 
-    Every row needs ``id`` and ``title``; ``text``, ``image`` and attributes are optional.
+    Every row needs ``item_id`` (or its alias ``id``) and ``title``; ``text``, ``image`` and attributes are optional.
     Rows that cannot be imported (no id, no title, bad JSON, wrong field count, an id
     already seen in the file) become :class:`RowError` entries and the rest imports.
     Image paths are kept relative to the file's folder, which is the ``image_root`` to
