@@ -20,7 +20,7 @@ import numpy as np
 
 from recommender.embeddings import ItemIndex
 from recommender.encoders import Encoder
-from recommender.ranking import EmbeddingRanker, top_k
+from recommender.ranking import EmbeddingRanker
 from recommender.training.fidelity import CONDITIONS, AttributeTable, FidelityCase, case_scores
 
 K = 10
@@ -47,10 +47,9 @@ def score_systems(
     for name, ranker in rankers.items():
         rows_out = []
         for case in cases:
-            history = index.rows(case.history)
-            scores = ranker.scores(vectors[case.request], history)
-            top = top_k(scores, k, history)
-            rows_out.append(case_scores(table, case, [index.item_ids[r] for r in top]))
+            # The app's own path: picks excluded, its tie rule (what participants get).
+            top = ranker.rank_vector(vectors[case.request], case.history, k, exclude=case.history)
+            rows_out.append(case_scores(table, case, top.item_ids))
         out[name] = rows_out
     return out
 
