@@ -80,7 +80,7 @@ def figure_download(request: HttpRequest, pk: int, name: str, fmt: str) -> HttpR
     if name not in analysis_page.FIGURES or fmt not in analysis_page.FORMATS:
         raise Http404("unknown figure")
     group = _group(request)
-    fig = analysis_page.analysis_page(study, group, n_resamples=1000).figure(name)
+    fig = analysis_page.analysis_page(study, group).figure(name)  # the page's resamples
     if fig is None:
         raise Http404("this figure has no data yet")
     body = plots.to_png(fig) if fmt == "png" else plots.to_svg_file(fig)
