@@ -219,3 +219,18 @@ def test_api_rejects_an_unknown_participant_group(
     response = admin_client.get(f"/api/studies/{judged.study_id}/{endpoint}/?group=bogus")
     assert response.status_code == 400
     assert "group" in response.json()
+
+
+def test_formula_like_system_names_kinds_and_versions_cannot_run_in_a_spreadsheet(
+    judged: Participant, admin_client: Client
+) -> None:
+    from studyapp.models import RankedList, RankingSystem
+
+    first, second = judged.study.systems.order_by("pk")
+    RankingSystem.objects.filter(pk=first.pk).update(name="=cmd|' /C calc'!A0", kind="+kind")
+    RankingSystem.objects.filter(pk=second.pk).update(name="-system", kind="+kind")
+    RankedList.objects.filter(request__participant=judged).update(version="@SUM(1)")
+    rows = read_csv(admin_client.get(f"/researcher/studies/{judged.study_id}/export/judgements.csv"))
+    assert {r["system"] for r in rows} == {"'=cmd|' /C calc'!A0", "'-system"}
+    assert {r["system_kind"] for r in rows} == {"'+kind"}
+    assert {r["model_version"] for r in rows} == {"'@SUM(1)"}
