@@ -217,15 +217,15 @@ class StudyAdmin(admin.ModelAdmin):
 
     @admin.display(description="pilot")
     def pilot_tools(self, obj: Study) -> str:
-        """Buttons inside the change form: ``formaction`` posts the form's CSRF token to the pilot views."""
+        """Links, not submit buttons: a submit button here would be the form's default, so Enter
+        in a field would start a pilot (or delete data) and drop the edits. Both links open a page
+        that asks before acting."""
         if obj.pk is None:
             return "(save the study first)"
         test_runs = obj.participants.test_runs().count()
         return format_html(
-            '<button type="submit" class="button" formaction="{}" formmethod="post" formtarget="_blank">'
-            "Preview as participant (pilot)</button> "
-            '<button type="submit" class="button" formaction="{}" formmethod="post">'
-            "Delete pilot and simulated data ({})</button>"
+            '<a class="button" id="pilot-preview" href="{}" target="_blank">Preview as participant (pilot)</a> '
+            '<a class="button" id="pilot-delete" href="{}">Delete pilot and simulated data ({})</a>'
             '<div class="help">A pilot runs the real flow with the live systems; it never locks the design '
             "and is left out of the analysis.</div>",
             reverse("researcher_preview", args=[obj.pk]),
@@ -233,7 +233,7 @@ class StudyAdmin(admin.ModelAdmin):
             test_runs,
         )
 
-    @admin.action(description="Preview the selected study as a pilot participant")
+    @admin.action(description="Preview the selected study as a pilot participant", permissions=["change"])
     def preview_as_participant(self, request: HttpRequest, queryset: QuerySet[Study]) -> HttpResponse | None:
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one study to preview.", messages.WARNING)
@@ -243,7 +243,9 @@ class StudyAdmin(admin.ModelAdmin):
         )
         return HttpResponseRedirect(reverse("participant", args=[pilot.token]))
 
-    @admin.action(description="Delete pilot and simulated participants of the selected studies")
+    @admin.action(
+        description="Delete pilot and simulated participants of the selected studies", permissions=["delete"]
+    )
     def delete_test_runs(self, request: HttpRequest, queryset: QuerySet[Study]) -> None:
         deleted = sum(services.delete_test_runs(study) for study in queryset)
         self.message_user(

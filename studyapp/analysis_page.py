@@ -113,7 +113,7 @@ def _explanations(page: AnalysisPage) -> dict[str, str]:
 
 
 def analysis_page(
-    study: Study, origin: str = Participant.Origin.REAL, n_resamples: int = 2000
+    study: Study, origin: str = Participant.Origin.REAL, n_resamples: int = reporting.N_RESAMPLES
 ) -> AnalysisPage:
     """Build the page data for one participant group (real by default, or pilot/simulated)."""
     if origin not in ORIGINS:

@@ -53,7 +53,10 @@ def _swap_in_check(slots: list[presentation.Slot], check_item: str, seed: int) -
     """
     if not slots:
         return slots
-    with_check, _ = presentation.insert_attention_check(slots[:-1], check_item, seed)
+    # The label is passed, not read from slots[:-1]: with k = 1 that is empty.
+    with_check, _ = presentation.insert_attention_check(
+        slots[:-1], check_item, seed, list_label=slots[0].list_label
+    )
     return [replace(slot, position=i) for i, slot in enumerate(with_check, start=1)]
 
 

@@ -63,6 +63,10 @@ FREE_TEXT_COLUMNS = frozenset(
         "external_study_id",
         "external_session_id",
         "user_agent",
+        # Typed by researchers (system names) or read from checkpoint files (versions): text too.
+        "system",
+        "system_kind",
+        "model_version",
     }
 )
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")

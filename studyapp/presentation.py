@@ -188,17 +188,19 @@ def pool(rankings: Mapping[str, Sequence[str]], k: int, seed: int | str) -> list
 
 
 def insert_attention_check(
-    slots: Sequence[Slot], check_item_id: str, seed: int | str
+    slots: Sequence[Slot], check_item_id: str, seed: int | str, list_label: str | None = None
 ) -> tuple[list[Slot], int]:
     """Insert a known-irrelevant item at a seeded position (1..len+1) and renumber.
 
     Returns the new list (inputs are not mutated) and the 1-based position of the check.
     The check slot has no team and no system ranks, so it never earns credit or enters metrics.
+    ``list_label`` names the list the check joins; pass it when ``slots`` may be empty (a
+    side-by-side list of k = 1 whose one item the check replaces), else it is taken from them.
     """
     if any(s.item_id == check_item_id for s in slots):
         raise ValueError(f"attention-check item {check_item_id!r} is already in the list")
     position = random.Random(seed).randint(1, len(slots) + 1)
-    label = slots[0].list_label if slots else ""
+    label = list_label if list_label is not None else (slots[0].list_label if slots else "")
     check = Slot(item_id=check_item_id, position=position, list_label=label, is_attention_check=True)
     out = list(slots[: position - 1]) + [check] + list(slots[position - 1 :])
     return [replace(s, position=i) for i, s in enumerate(out, start=1)], position

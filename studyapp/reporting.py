@@ -46,7 +46,14 @@ def study_balance(study: Study, origin: str = Origin.REAL) -> list[ConditionBala
     return condition_balance(_of_origin(participant_records(study), origin), systems, study.seed)
 
 
-def build_study_report(study: Study, n_resamples: int = 2000, origin: str = Origin.REAL) -> StudyReport:
+# Bootstrap resamples for the researcher's page, its HTML report and its figure downloads: one
+# number, so a downloaded figure shows the same confidence intervals as the page it came from.
+N_RESAMPLES = 2000
+
+
+def build_study_report(
+    study: Study, n_resamples: int = N_RESAMPLES, origin: str = Origin.REAL
+) -> StudyReport:
     """The analysis of one group of participants: real ones (default), pilot or simulated."""
     return build_report(
         accepted(judgement_records(study), origin), study.scale, study.k, study.mode, seed=study.seed,

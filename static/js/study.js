@@ -140,6 +140,23 @@
     return Object.keys(queues).map(function (id) { return queues[id]; });
   }
 
+  // A rating whose save failed holds the page: leaving would finish the request with the old
+  // (or no) rating of that item, silently dropping the one the participant gave.
+  function holdForFailedSave() {
+    var li = document.querySelector("li.slot.save-failed");
+    if (!li) return false;
+    var flash = document.getElementById("flash");
+    if (flash && !flash.textContent.trim()) {
+      announce("Your rating of " + escapeText(itemName(li.querySelector("form.rating") || li)) +
+        " was not saved. Please rate it again before going on.");
+    }
+    li.focus(); li.scrollIntoView({ block: "nearest" });
+    return true;
+  }
+
+  var leaving = false;  // a form leaving the page is waiting for saves or was sent: send no second one
+  var sentBy = null;    // the button that sent it, disabled until the next page loads
+
   document.addEventListener("submit", function (ev) {
     var form = ev.target;
     if (form.classList.contains("rating")) {
@@ -150,13 +167,35 @@
       return;
     }
     // Any other form ("Next", "which list is better?") leaves the page: it waits for the
-    // ratings still queued, so none is lost and "Next" never finds an item unrated.
+    // ratings still queued, so none is lost and "Next" never finds an item unrated, and it
+    // goes only if every one of them was saved. A second press while it waits or loads sends
+    // nothing (a double "Next" would otherwise submit twice).
+    if (ev.defaultPrevented) return;  // handled in place (an htmx form): the page stays
+    if (leaving) { ev.preventDefault(); return; }
     var waiting = pending();
+    var submitter = ev.submitter && ev.submitter.form === form ? ev.submitter : undefined;
     if (waiting.length) {
       ev.preventDefault();
-      var submitter = ev.submitter && ev.submitter.form === form ? ev.submitter : undefined;
-      Promise.all(waiting).then(function () { form.requestSubmit(submitter); });
+      leaving = true;
+      Promise.all(waiting).then(function () {
+        leaving = false;
+        if (!holdForFailedSave()) form.requestSubmit(submitter);
+      });
+      return;
     }
+    if (holdForFailedSave()) { ev.preventDefault(); return; }
+    leaving = true;
+    // Disabled after this event: a disabled submitter would drop its value from the form data.
+    sentBy = submitter || null;
+    if (sentBy) window.setTimeout(function () { if (sentBy) sentBy.disabled = true; }, 0);
+  });
+
+  // Back to this page from the history cache: it can be submitted again.
+  window.addEventListener("pageshow", function (ev) {
+    if (!ev.persisted) return;
+    leaving = false;
+    if (sentBy) sentBy.disabled = false;
+    sentBy = null;
   });
 
   window.addEventListener("beforeunload", function (ev) {

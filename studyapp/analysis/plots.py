@@ -34,7 +34,16 @@ STYLE = {
     "axes.spines.right": False,
     "svg.fonttype": "none",  # keep text as text: selectable, searchable, smaller
     "svg.hashsalt": "whisperlite",  # stable ids, so the same data gives the same file
+    # System names are researchers' free text: "$" must be a dollar sign, never mathtext (which
+    # renders "a $x^2$ b" as maths and raises on "$\\foo$", a 500 on the analysis page).
+    "text.parse_math": False,
 }
+
+
+def _label(text: str) -> str:
+    """A legend label that is always shown: matplotlib leaves out labels starting with "_"
+    (its marker for "no legend entry"), so such a system name gets a zero-width space first."""
+    return "\u200b" + text if text.startswith("_") else text
 
 
 def _figure(width: float = 7.0, height: float = 3.6) -> Figure:
@@ -69,7 +78,7 @@ def metric_bars_figure(report: StudyReport) -> Figure | None:
                 upper.append((m.ci_high if m.ci_high is not None else m.mean) - m.mean)
             ax.bar(
                 xs, means, width * 0.9, yerr=[lower, upper], capsize=3, color=PALETTE[i % len(PALETTE)],
-                label=f"{s.system} (n = {s.n_requests} requests)", edgecolor="black", linewidth=0.5,
+                label=_label(f"{s.system} (n = {s.n_requests} requests)"), edgecolor="black", linewidth=0.5,
             )  # fmt: skip
         ax.set_xticks(range(len(METRICS)), [metric_label(m, report.k) for m in METRICS])
         ax.set_ylim(0, 1.05)
@@ -93,7 +102,7 @@ def position_bias_figure(report: StudyReport) -> Figure | None:
             pts = sorted((p for p in points if p.system == name), key=lambda p: p.position)
             ax.plot(
                 [p.position for p in pts], [p.mean_label for p in pts], marker=MARKERS[i % len(MARKERS)],
-                color=PALETTE[i % len(PALETTE)], label=f"{name} (n = {sum(p.n for p in pts)} labels)",
+                color=PALETTE[i % len(PALETTE)], label=_label(f"{name} (n = {sum(p.n for p in pts)} labels)"),
             )  # fmt: skip
         ax.set_xticks(sorted({p.position for p in points}))
         ax.set_ylim(0, report.scale.max - report.scale.min)

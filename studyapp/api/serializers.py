@@ -15,7 +15,8 @@ class RankingSystemSerializer(serializers.ModelSerializer):
 
 class StudySerializer(serializers.ModelSerializer):
     systems = RankingSystemSerializer(many=True, read_only=True)
-    participants = serializers.IntegerField(source="participants.count", read_only=True)
+    # Real participants only: pilot and simulated runs are never counted as study data.
+    participants = serializers.IntegerField(source="participants.counted.count", read_only=True)
 
     class Meta:
         model = Study
@@ -27,10 +28,14 @@ class StudySerializer(serializers.ModelSerializer):
 
 
 class ParticipantSerializer(serializers.ModelSerializer):
+    # Every row says where it came from, so pilot or simulated data is never mistaken for real data.
+    is_pilot = serializers.BooleanField(read_only=True)
+    is_simulated = serializers.BooleanField(read_only=True)
+
     class Meta:
         model = Participant
         fields = [
-            "id", "number", "external_id", "external_study_id", "external_session_id", "phase", "consented_at",
+            "id", "number", "origin", "is_pilot", "is_simulated", "external_id", "external_study_id", "external_session_id", "phase", "consented_at",
             "created_at", "finished_at", "attention_failures",
         ]  # fmt: skip
 
@@ -38,6 +43,9 @@ class ParticipantSerializer(serializers.ModelSerializer):
 class JudgementSerializer(serializers.ModelSerializer):
     participant_number = serializers.IntegerField(source="participant.number")
     external_id = serializers.CharField(source="participant.external_id")
+    origin = serializers.CharField(source="participant.origin")
+    is_pilot = serializers.BooleanField(source="participant.is_pilot")
+    is_simulated = serializers.BooleanField(source="participant.is_simulated")
     request_id = serializers.IntegerField(source="slot.request_id")
     request_text = serializers.CharField(source="slot.request.text")
     is_practice = serializers.BooleanField(source="slot.request.is_practice")
@@ -52,7 +60,7 @@ class JudgementSerializer(serializers.ModelSerializer):
     class Meta:
         model = Judgement
         fields = [
-            "id", "participant", "participant_number", "external_id", "request_id", "request_text", "is_practice",
+            "id", "participant", "participant_number", "external_id", "origin", "is_pilot", "is_simulated", "request_id", "request_text", "is_practice",
             "team", "system_ranks", "list_label", "displayed_position", "item_id", "item_title", "label",
             "is_attention_check", "response_ms", "too_fast", "changes", "created_at", "updated_at",
         ]  # fmt: skip

@@ -4,14 +4,29 @@ from __future__ import annotations
 
 from django.http import Http404, StreamingHttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import viewsets
+from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request as ApiRequest
 from rest_framework.response import Response
 
 from studyapp import exports, reporting
 from studyapp.api.serializers import JudgementSerializer, ParticipantSerializer, StudySerializer
-from studyapp.models import Judgement, Study
+from studyapp.models import Judgement, Participant, Study
+
+GROUP_PARAMETER = OpenApiParameter(
+    "group", str, enum=list(Participant.Origin.values), default=Participant.Origin.REAL.value,
+    description="Which participants: real ones (default), pilot runs or simulated participants.",
+)  # fmt: skip
+
+
+def _group(request: ApiRequest) -> str:
+    """The participant origin asked for; real by default, so test runs never mix into real data."""
+    group = request.query_params.get("group", Participant.Origin.REAL.value)
+    if group not in Participant.Origin.values:
+        raise serializers.ValidationError(
+            {"group": f"unknown group; one of {', '.join(Participant.Origin.values)}"}
+        )
+    return group
 
 
 class StudyViewSet(viewsets.ReadOnlyModelViewSet):
@@ -20,19 +35,21 @@ class StudyViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = Study.objects.prefetch_related("systems").order_by("pk")
     serializer_class = StudySerializer
 
-    @extend_schema(responses=ParticipantSerializer(many=True))
+    @extend_schema(parameters=[GROUP_PARAMETER], responses=ParticipantSerializer(many=True))
     @action(detail=True)
     def participants(self, request: ApiRequest, pk: str | None = None) -> Response:
+        group = _group(request)
         study = self.get_object()
-        page = self.paginate_queryset(study.participants.order_by("number"))
+        page = self.paginate_queryset(study.participants.filter(origin=group).order_by("number"))
         return self.get_paginated_response(ParticipantSerializer(page, many=True).data)
 
-    @extend_schema(responses=JudgementSerializer(many=True))
+    @extend_schema(parameters=[GROUP_PARAMETER], responses=JudgementSerializer(many=True))
     @action(detail=True)
     def judgements(self, request: ApiRequest, pk: str | None = None) -> Response:
+        group = _group(request)
         study = self.get_object()
         queryset = (
-            Judgement.objects.filter(participant__study=study)
+            Judgement.objects.filter(participant__study=study, participant__origin=group)
             .select_related("participant", "slot__request", "slot__item", "slot__team")
             .order_by("pk")
         )

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
 from studyapp import analysis_page, exports, services
 from studyapp.analysis import plots
@@ -79,7 +80,7 @@ def figure_download(request: HttpRequest, pk: int, name: str, fmt: str) -> HttpR
     if name not in analysis_page.FIGURES or fmt not in analysis_page.FORMATS:
         raise Http404("unknown figure")
     group = _group(request)
-    fig = analysis_page.analysis_page(study, group, n_resamples=1000).figure(name)
+    fig = analysis_page.analysis_page(study, group).figure(name)  # the page's resamples
     if fig is None:
         raise Http404("this figure has no data yet")
     body = plots.to_png(fig) if fmt == "png" else plots.to_svg_file(fig)
@@ -96,15 +97,37 @@ def export_csv(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
     return exports.csv_response(get_object_or_404(Study, pk=pk), kind)
 
 
+def _require_perm(request: HttpRequest, perm: str) -> None:
+    """Staff status opens the researcher pages; changing data also needs the model permission."""
+    if not request.user.has_perm(perm):
+        raise PermissionDenied(f"needs the {perm} permission")
+
+
 @staff_member_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def preview(request: HttpRequest, pk: int) -> HttpResponse:
     """ "Preview as participant": a pilot participant runs the real flow, live systems included.
 
     Works on drafts too, so a design can be tried before it opens. The pilot never locks the
-    design and is left out of the analysis; "Delete pilot data" removes it.
+    design and is left out of the analysis; "Delete pilot data" removes it. A GET (the admin's
+    link) only shows the button that starts one, so no link or prefetch creates a pilot.
     """
+    _require_perm(request, "studyapp.change_study")
     study = get_object_or_404(Study, pk=pk)
+    if request.method == "GET":
+        return render(
+            request,
+            "researcher/confirm.html",
+            {
+                "study": study,
+                "title": "Preview as participant",
+                "question": "Start a pilot run of this study in a new tab? It is marked as a pilot, "
+                "left out of the analysis and never locks the design.",
+                "action": reverse("researcher_preview", args=[study.pk]),
+                "button": "Start a pilot run",
+                "target": "_blank",
+            },
+        )
     pilot = services.do_join_test_run(
         study, Participant.Origin.PILOT, request.META.get("HTTP_USER_AGENT", "")
     )
@@ -112,10 +135,32 @@ def preview(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @staff_member_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def delete_test_runs(request: HttpRequest, pk: int) -> HttpResponse:
-    """Delete every pilot and simulated participant of the study (real data is untouched)."""
+    """Delete every pilot and simulated participant of the study (real data is untouched).
+
+    Deleting is asked for once more: only a POST carrying ``confirm=yes`` (the confirmation
+    page's button) deletes; anything else shows that page.
+    """
+    _require_perm(request, "studyapp.delete_participant")
     study = get_object_or_404(Study, pk=pk)
+    if request.method != "POST" or request.POST.get("confirm") != "yes":
+        pilots = study.participants.filter(origin=Participant.Origin.PILOT).count()
+        simulated = study.participants.filter(origin=Participant.Origin.SIMULATED).count()
+        return render(
+            request,
+            "researcher/confirm.html",
+            {
+                "study": study,
+                "title": "Delete pilot and simulated data",
+                "question": f"Delete {pilots} pilot and {simulated} simulated participant"
+                f"{'s' if simulated != 1 else ''} of this study, with all their requests and ratings? "
+                "Real participants' data is untouched. This cannot be undone.",
+                "action": reverse("researcher_delete_test_runs", args=[study.pk]),
+                "button": "Yes, delete pilot and simulated data",
+                "confirm": "yes",
+            },
+        )
     deleted = services.delete_test_runs(study)
     messages.success(request, f"Deleted {deleted} pilot/simulated participant{'s' if deleted != 1 else ''}.")
     return redirect(reverse("researcher_study", args=[study.pk]))

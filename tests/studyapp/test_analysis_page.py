@@ -7,7 +7,7 @@ import re
 import pytest
 from django.test import Client
 
-from studyapp import analysis_page, monitoring, services
+from studyapp import analysis_page, monitoring, reporting, services
 from studyapp.models import Judgement, Participant, Study
 from tests.studyapp.conftest import advance_to_tasks
 from tests.studyapp.factories import ParticipantFactory
@@ -146,3 +146,41 @@ def test_analysis_pages_need_staff(finished: Participant, client: Client) -> Non
 def test_unknown_group_is_refused_by_the_page_builder(study: Study) -> None:
     with pytest.raises(ValueError):
         analysis_page.analysis_page(study, "everyone")
+
+
+def test_a_downloaded_figure_shows_the_same_confidence_intervals_as_the_page(
+    study: Study, client: Client, admin_client: Client, django_capture_on_commit_callbacks, monkeypatch
+) -> None:
+    for number, label in ((1, "2"), (2, "0")):
+        run_whole_study(
+            client, ParticipantFactory(study=study, number=number), django_capture_on_commit_callbacks, label
+        )
+        client.logout()
+    built: list[tuple[int, list]] = []
+    real_build = reporting.build_study_report
+
+    def spy(study, n_resamples=reporting.N_RESAMPLES, origin=Participant.Origin.REAL):  # type: ignore[no-untyped-def]
+        report = real_build(study, n_resamples=n_resamples, origin=origin)
+        cis = [
+            (s.system, m, s.metrics[m].ci_low, s.metrics[m].ci_high)
+            for s in report.systems
+            for m in s.metrics
+        ]
+        built.append((n_resamples, cis))
+        return report
+
+    monkeypatch.setattr(reporting, "build_study_report", spy)
+    assert admin_client.get(f"/researcher/studies/{study.pk}/").status_code == 200
+    assert admin_client.get(f"/researcher/studies/{study.pk}/figures/metrics.svg").status_code == 200
+    (page_resamples, page_cis), (figure_resamples, figure_cis) = built
+    assert page_resamples == figure_resamples == reporting.N_RESAMPLES
+    assert any(low is not None for _, _, low, _ in page_cis)  # there are intervals to compare
+    assert figure_cis == page_cis
+
+
+@pytest.mark.parametrize("path", ["", "report.html", "figures/metrics.png", "figures/positions.svg"])
+def test_an_unknown_group_is_404_on_the_page_report_and_figures(
+    finished: Participant, admin_client: Client, path: str
+) -> None:
+    response = admin_client.get(f"/researcher/studies/{finished.study_id}/{path}?group=bogus")
+    assert response.status_code == 404

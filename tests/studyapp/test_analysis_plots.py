@@ -6,6 +6,8 @@ import dataclasses
 import re
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from studyapp.analysis import plots
 from studyapp.analysis.records import Credit
 from studyapp.analysis.report import build_report
@@ -67,3 +69,25 @@ def test_progress_and_minutes_figures_label_their_axes() -> None:
     assert "participants (cumulative)" in svg and "joined" in svg and "finished" in svg
     svg = plots.to_svg(plots.minutes_figure([4.0, 6.0, 11.0]), prefix="t")
     assert "median 6.0 min" in svg and "minutes from consent to finish" in svg
+
+
+def _renamed(x: str, y: str) -> list:
+    """The side-by-side rows with systems X and Y renamed."""
+    names = {"X": x, "Y": y}
+    return [
+        dataclasses.replace(
+            r, credits=tuple(dataclasses.replace(c, system=names[c.system]) for c in r.credits)
+        )
+        for r in side_by_side_rows()
+    ]
+
+
+@pytest.mark.parametrize(("x", "y"), [("BM25 $\\foo$", "_hidden"), ("a $x^2$ b", "_hidden")])
+def test_system_names_with_dollars_or_a_leading_underscore_are_drawn_as_written(x: str, y: str) -> None:
+    rep = report(_renamed(x, y))
+    for fig in (plots.metric_bars_figure(rep), plots.position_bias_figure(rep)):
+        assert plots.to_png(fig).startswith(b"\x89PNG")  # mathtext would raise on "$\foo$"
+        svg = plots.to_svg(fig, prefix="n")
+        assert f"{x} (n = " in svg  # the dollars are text, not maths
+        legend = [t.get_text().lstrip("\u200b") for t in fig.legends[0].get_texts()]
+        assert sorted(t.split(" (n = ")[0] for t in legend) == sorted([x, y])  # "_hidden" keeps its entry

@@ -549,3 +549,71 @@ def test_a_rating_click_during_an_outage_is_retried_once_or_shown_as_not_saved(
         expect(page.locator(f"#slot-{slots[1]}.save-failed")).to_have_count(0)
     finally:
         context.close()
+
+
+def test_next_after_a_failed_save_stays_on_the_page_and_a_double_next_submits_once(
+    chromium_browser, live_server, study: Study
+) -> None:
+    """A changed rating whose save fails (503, then 503 on the retry) holds "Next": the request is
+    not finished with the old rating. Once rated again, a double "Next" sends one submission."""
+    expect = _expect()
+    context = chromium_browser.new_context(base_url=live_server.url)  # own context: 503s expected
+    context.set_default_timeout(TIMEOUT_MS)
+
+    def opener(path: str = "", **context_args):  # type: ignore[no-untyped-def]
+        page = context.new_page()
+        page.goto(path)
+        return page
+
+    try:
+        page = start_study(opener, study)
+        request = make_request(page, "a warm winter coat")
+        slots = shown_slot_pks(page)
+        for slot_pk in slots:
+            rate(page, slot_pk, "2")
+        wait_for_db(lambda: all(label_of(pk) == 2 for pk in slots))
+        nexts: list[str] = []
+        page.on(
+            "request",
+            lambda r: nexts.append(r.url) if r.method == "POST" and r.url.endswith("/next/") else None,
+        )
+        outage = {"answers_left": 2}
+
+        def flaky(route) -> None:  # type: ignore[no-untyped-def]
+            if outage["answers_left"] > 0:
+                outage["answers_left"] -= 1
+                route.fulfill(status=503, body="busy", headers={"HX-Reswap": "none"})
+            else:
+                route.continue_()
+
+        page.route("**/judge/", flaky)
+        page.locator(f"#rating-{slots[0]} button[value='0']").click()
+        page.locator("#next").click()  # while the save (and its retry) is still on its way
+        expect(page.locator(f"#slot-{slots[0]}.save-failed")).to_have_count(1)
+        expect(page.locator("#flash")).to_contain_text("was not saved")
+        expect(page.locator(f"#slot-{slots[0]}")).to_be_focused()
+        page.wait_for_timeout(300)
+        expect(page.get_by_role("heading", name="Request 1 of 2")).to_be_visible()
+        assert outage["answers_left"] == 0 and nexts == []
+        assert label_of(slots[0]) == 2
+        assert Request.objects.get(pk=request.pk).completed_at is None
+        page.locator("#next").click()  # pressed again with nothing queued: still held
+        page.wait_for_timeout(300)
+        assert nexts == [] and Request.objects.get(pk=request.pk).completed_at is None
+
+        page.unroute("**/judge/")
+        # Rate again and press "Next" twice in one go, while that save is on its way.
+        page.evaluate(
+            """slot => {
+                document.querySelector(`#rating-${slot} button[value='0']`).click();
+                document.getElementById("next").click();
+                document.getElementById("next").click();
+            }""",
+            slots[0],
+        )
+        expect(page.get_by_role("heading", name="Request 2 of 2")).to_be_visible()
+        assert label_of(slots[0]) == 0
+        assert Request.objects.get(pk=request.pk).completed_at is not None
+        assert len(nexts) == 1
+    finally:
+        context.close()

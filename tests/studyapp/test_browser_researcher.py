@@ -239,6 +239,7 @@ def test_researcher_previews_as_pilot_then_deletes_the_pilot_data(
     full_study.refresh_from_db()
     assert not full_study.is_locked()
     researcher.get_by_role("button", name="Delete pilot and simulated data").click()
+    researcher.get_by_role("button", name="Yes, delete pilot and simulated data").click()  # asked once more
     expect(researcher.get_by_text("Deleted 1 pilot/simulated participant.")).to_be_visible()
     assert not Participant.objects.filter(study=full_study).exists()
 

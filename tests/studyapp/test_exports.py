@@ -184,3 +184,53 @@ def test_report_leaves_out_unfinished_requests_and_screened_out_participants(
     Participant.objects.filter(pk=judged.pk).update(phase=Participant.Phase.SCREENED_OUT)
     assert build_study_report(judged.study, n_resamples=50).n_judgements == 0
     assert Judgement.objects.filter(participant=judged).count() == 9  # the export keeps all of them
+
+
+def test_api_lists_real_participants_by_default_and_marks_test_runs(
+    judged: Participant, admin_client: Client
+) -> None:
+    """A pilot run's judgements never show up unmarked among real data."""
+    Participant.objects.filter(pk=judged.pk).update(origin=Participant.Origin.PILOT)
+    base = f"/api/studies/{judged.study_id}"
+    assert admin_client.get(f"{base}/judgements/").json()["count"] == 0
+    assert admin_client.get(f"{base}/participants/").json()["count"] == 0
+    assert admin_client.get(f"{base}/").json()["participants"] == 0
+    pilot = admin_client.get(f"{base}/judgements/?group=pilot").json()
+    assert pilot["count"] == 8
+    assert {(r["origin"], r["is_pilot"], r["is_simulated"]) for r in pilot["results"]} == {
+        ("pilot", True, False)
+    }
+    people = admin_client.get(f"{base}/participants/?group=pilot").json()["results"]
+    assert [(p["origin"], p["is_pilot"], p["is_simulated"]) for p in people] == [("pilot", True, False)]
+    assert admin_client.get(f"{base}/participants/?group=simulated").json()["count"] == 0
+
+
+def test_api_real_rows_say_they_are_real(judged: Participant, admin_client: Client) -> None:
+    base = f"/api/studies/{judged.study_id}"
+    row = admin_client.get(f"{base}/judgements/?group=real").json()["results"][0]
+    assert (row["origin"], row["is_pilot"], row["is_simulated"]) == ("real", False, False)
+    assert admin_client.get(f"{base}/").json()["participants"] == 1
+
+
+@pytest.mark.parametrize("endpoint", ["participants", "judgements"])
+def test_api_rejects_an_unknown_participant_group(
+    judged: Participant, admin_client: Client, endpoint: str
+) -> None:
+    response = admin_client.get(f"/api/studies/{judged.study_id}/{endpoint}/?group=bogus")
+    assert response.status_code == 400
+    assert "group" in response.json()
+
+
+def test_formula_like_system_names_kinds_and_versions_cannot_run_in_a_spreadsheet(
+    judged: Participant, admin_client: Client
+) -> None:
+    from studyapp.models import RankedList, RankingSystem
+
+    first, second = judged.study.systems.order_by("pk")
+    RankingSystem.objects.filter(pk=first.pk).update(name="=cmd|' /C calc'!A0", kind="+kind")
+    RankingSystem.objects.filter(pk=second.pk).update(name="-system", kind="+kind")
+    RankedList.objects.filter(request__participant=judged).update(version="@SUM(1)")
+    rows = read_csv(admin_client.get(f"/researcher/studies/{judged.study_id}/export/judgements.csv"))
+    assert {r["system"] for r in rows} == {"'=cmd|' /C calc'!A0", "'-system"}
+    assert {r["system_kind"] for r in rows} == {"'+kind"}
+    assert {r["model_version"] for r in rows} == {"'@SUM(1)"}

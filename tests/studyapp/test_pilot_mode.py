@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from html.parser import HTMLParser
 
 import pytest
 from django.test import Client
@@ -36,6 +37,28 @@ def start_pilot(admin_client: Client, study: Study) -> Participant:
     return pilot
 
 
+class SubmitButtons(HTMLParser):
+    """The submit buttons of one form, in document order (the first is what Enter presses)."""
+
+    def __init__(self, form_id: str) -> None:
+        super().__init__()
+        self.form_id, self.inside, self.found = form_id, False, []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "form":
+            self.inside = a.get("id") == self.form_id
+        elif self.inside and (
+            (tag == "button" and (a.get("type") or "submit") == "submit")
+            or (tag == "input" and a.get("type") in ("submit", "image"))
+        ):
+            self.found.append(a)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self.inside = False
+
+
 def read_csv(response) -> list[dict[str, str]]:  # type: ignore[no-untyped-def]
     return list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
 
@@ -49,9 +72,10 @@ def test_preview_creates_a_pilot_even_for_a_draft_study(study: Study, admin_clie
     assert "Pilot (researcher preview)" in page  # the banner says it is not counted
 
 
-def test_preview_needs_staff_and_post(study: Study, client: Client, admin_client: Client) -> None:
+def test_preview_needs_staff_and_a_get_only_asks(study: Study, client: Client, admin_client: Client) -> None:
     assert client.post(f"/researcher/studies/{study.pk}/preview/").status_code == 302  # to the login
-    assert admin_client.get(f"/researcher/studies/{study.pk}/preview/").status_code == 405
+    page = admin_client.get(f"/researcher/studies/{study.pk}/preview/")
+    assert page.status_code == 200 and "Start a pilot run" in page.content.decode()
     assert not Participant.objects.filter(study=study).exists()
 
 
@@ -113,8 +137,11 @@ def test_analysis_leaves_out_pilots_and_exports_mark_them(
         str(pilot.pk): "1",
     }
 
-    page = admin_client.get(f"/researcher/studies/{study.pk}/?report=0").content.decode()
+    page = admin_client.get(f"/researcher/studies/{study.pk}/").content.decode()
     assert '<td id="n-participants">1</td>' in page  # the pilot is not counted as a participant
+    pilot_page = admin_client.get(f"/researcher/studies/{study.pk}/?group=pilot").content.decode()
+    assert '<td id="n-participants">1</td>' in pilot_page  # the pilot group shows the pilot alone
+    assert f'id="n-judgements">{Judgement.objects.filter(participant=pilot).count()} (' in pilot_page
 
 
 def test_delete_pilot_data_removes_only_test_runs(
@@ -129,7 +156,12 @@ def test_delete_pilot_data_removes_only_test_runs(
     services.do_join_test_run(study, Participant.Origin.SIMULATED)
     real_judgements = Judgement.objects.filter(participant=real).count()
 
-    response = admin_client.post(f"/researcher/studies/{study.pk}/test-runs/delete/", follow=True)
+    url = f"/researcher/studies/{study.pk}/test-runs/delete/"
+    asked = admin_client.post(url)  # the researcher page's button: asks first, deletes nothing
+    assert asked.status_code == 200 and 'name="confirm" value="yes"' in asked.content.decode()
+    assert "Delete 1 pilot and 1 simulated participant " in asked.content.decode()
+    assert Participant.objects.filter(study=study).count() == 3
+    response = admin_client.post(url, {"confirm": "yes"}, follow=True)
     assert response.status_code == 200
     assert "Deleted 2 pilot/simulated participants" in response.content.decode()
     assert list(Participant.objects.filter(study=study)) == [real]
@@ -148,10 +180,27 @@ def test_admin_actions_preview_and_delete_pilot_data(study: Study, admin_client:
     assert not Participant.objects.filter(study=study).exists()
 
 
-def test_admin_change_form_offers_the_pilot_buttons(study: Study, admin_client: Client) -> None:
+def test_admin_change_form_offers_the_pilot_tools_as_links(study: Study, admin_client: Client) -> None:
     page = admin_client.get(f"/admin/studyapp/study/{study.pk}/change/").content.decode()
-    assert f'formaction="/researcher/studies/{study.pk}/preview/"' in page
-    assert f'formaction="/researcher/studies/{study.pk}/test-runs/delete/"' in page
+    assert f'href="/researcher/studies/{study.pk}/preview/"' in page
+    assert f'href="/researcher/studies/{study.pk}/test-runs/delete/"' in page
+    assert "formaction" not in page
+
+
+def test_enter_in_the_admin_change_form_saves_the_study(study: Study, admin_client: Client) -> None:
+    """Enter in a field presses the form's first submit button: it must be Django's save."""
+    page = admin_client.get(f"/admin/studyapp/study/{study.pk}/change/").content.decode()
+    submits = SubmitButtons("study_form")
+    submits.feed(page)
+    assert submits.found and submits.found[0].get("name") == "_save"
+    assert not any(attrs.get("formaction") for attrs in submits.found)
+
+
+def test_the_admin_delete_link_asks_before_deleting(study: Study, admin_client: Client) -> None:
+    services.do_join_test_run(study, Participant.Origin.PILOT)
+    page = admin_client.get(f"/researcher/studies/{study.pk}/test-runs/delete/")
+    assert page.status_code == 200 and "cannot be undone" in page.content.decode()
+    assert Participant.objects.filter(study=study).count() == 1
 
 
 def test_test_runs_never_take_the_real_participants_conditions(study: Study, admin_client: Client) -> None:
@@ -175,3 +224,58 @@ def test_test_runs_never_take_the_real_participants_conditions(study: Study, adm
     late = ParticipantFactory(study=study, number=5)
     advance_to_tasks(Client(), late)
     assert late.condition == 3
+
+
+@pytest.fixture
+def plain_staff(db, django_user_model):  # type: ignore[no-untyped-def]
+    """A staff user with no model permissions: may look, not change."""
+    return django_user_model.objects.create_user("viewer", password="x", is_staff=True)
+
+
+def test_staff_without_permissions_can_neither_preview_nor_delete(study: Study, plain_staff) -> None:  # type: ignore[no-untyped-def]
+    services.do_join_test_run(study, Participant.Origin.PILOT)
+    client = Client()
+    client.force_login(plain_staff)
+    assert client.post(f"/researcher/studies/{study.pk}/preview/").status_code == 403
+    assert client.get(f"/researcher/studies/{study.pk}/preview/").status_code == 403
+    assert (
+        client.post(f"/researcher/studies/{study.pk}/test-runs/delete/", {"confirm": "yes"}).status_code
+        == 403
+    )
+    assert Participant.objects.filter(study=study).count() == 1
+
+
+def test_staff_with_the_model_permissions_may_preview_and_delete(study: Study, plain_staff) -> None:  # type: ignore[no-untyped-def]
+    from django.contrib.auth.models import Permission
+
+    plain_staff.user_permissions.add(
+        Permission.objects.get(codename="change_study"), Permission.objects.get(codename="delete_participant")
+    )
+    client = Client()
+    client.force_login(plain_staff)
+    assert client.post(f"/researcher/studies/{study.pk}/preview/").status_code == 302
+    assert Participant.objects.filter(study=study, origin=Participant.Origin.PILOT).count() == 1
+    response = client.post(f"/researcher/studies/{study.pk}/test-runs/delete/", {"confirm": "yes"})
+    assert response.status_code == 302 and not Participant.objects.filter(study=study).exists()
+
+
+def test_anonymous_delete_of_test_runs_goes_to_the_login(study: Study, client: Client) -> None:
+    services.do_join_test_run(study, Participant.Origin.PILOT)
+    response = client.post(f"/researcher/studies/{study.pk}/test-runs/delete/", {"confirm": "yes"})
+    assert response.status_code == 302 and "/login/" in response["Location"]
+    assert Participant.objects.filter(study=study).count() == 1
+
+
+def test_admin_actions_need_the_model_permissions(study: Study, plain_staff) -> None:  # type: ignore[no-untyped-def]
+    from django.contrib.auth.models import Permission
+
+    plain_staff.user_permissions.add(Permission.objects.get(codename="view_study"))
+    services.do_join_test_run(study, Participant.Origin.PILOT)
+    client = Client()
+    client.force_login(plain_staff)
+    url = "/admin/studyapp/study/"
+    for action in ("preview_as_participant", "delete_test_runs"):
+        client.post(url, {"action": action, "_selected_action": [study.pk]})
+    assert list(Participant.objects.filter(study=study).values_list("origin", flat=True)) == ["pilot"]
+    page = client.get(url).content.decode()
+    assert "preview_as_participant" not in page and "delete_test_runs" not in page

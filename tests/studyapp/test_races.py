@@ -130,3 +130,25 @@ def test_next_clicked_in_several_tabs_at_once_advances_one_request(study: Study)
     assert participant.requests.filter(completed_at__isnull=False).count() == 1
     page = client.get(f"/p/{participant.token}/").content.decode()
     assert "Request 2 of" in page
+
+
+def test_two_participants_finishing_the_instructions_at_once_get_distinct_conditions(study: Study) -> None:
+    from studyapp.services import onboarding_grid
+
+    people: dict[int, Participant] = {}
+    clients = [Client(), Client()]
+    for number, client in enumerate(clients, start=1):
+        participant = ParticipantFactory(study=study, number=number)
+        base = f"/p/{participant.token}/"
+        client.post(base + "consent/", {"agree": "yes"})
+        for item in onboarding_grid(participant)[:3]:
+            client.post(base + f"picks/{item.pk}/")
+        client.post(base + "onboarding/")
+        participant.refresh_from_db()
+        assert participant.phase == Participant.Phase.INSTRUCTIONS
+        people[id(client)] = participant
+    responses = race(lambda c: c.post(f"/p/{people[id(c)].token}/instructions/"), clients)
+    assert all(getattr(r, "status_code", None) == 302 for r in responses), responses
+    conditions = sorted(study.participants.values_list("condition", flat=True))
+    assert conditions == [1, 2]  # distinct and dense: the study row lock serialised them
+    assert Participant.Phase.INSTRUCTIONS not in set(study.participants.values_list("phase", flat=True))

@@ -17,7 +17,8 @@ from django.core.exceptions import ValidationError
 from django.test import Client
 from scipy import stats
 
-from studyapp import presentation
+from recommender.ranking import RankedList
+from studyapp import display, presentation
 from studyapp.analysis.preference import preference_summary
 from studyapp.analysis.records import PreferenceRecord
 from studyapp.analysis.report import report_to_text
@@ -193,6 +194,43 @@ def test_side_by_side_attention_check_lands_on_each_position_equally_often() -> 
         positions[next(s.position for s in shown if s.is_attention_check)] += 1
     observed = [positions[p] for p in range(1, k + 1)]
     # Uniform over 1..k; today's insert-then-drop put it last ~40 % of the time (p ~ 1e-200).
+    assert stats.chisquare(observed).pvalue > 0.001, observed
+
+
+def _plan_with_check(participant: Participant, k: int, seed: int) -> list[presentation.Slot]:
+    """plan_slots for a side-by-side request with an attention check, each system giving k items."""
+    participant.study.k = k
+    request = Request(participant=participant, number=1, seed=seed, text="a request")
+    rankings = {
+        system: RankedList([f"{system.pk}-{n}" for n in range(1, k + 1)], [0.0] * k, system.kind, "v", 0.0)
+        for system in participant.study.systems.order_by("pk")
+    }
+    return display.plan_slots(request, rankings, "check")
+
+
+def test_side_by_side_with_k_1_puts_the_check_in_a_labelled_list(participant: Participant) -> None:
+    lists = Counter()
+    for seed in range(200):
+        shown = _plan_with_check(participant, 1, seed)
+        assert sorted(s.list_label for s in shown) == ["A", "B"]  # each list still shows one item
+        (check,) = [s for s in shown if s.is_attention_check]
+        assert (check.position, check.team, check.system_ranks) == (1, None, {})
+        lists[check.list_label] += 1
+    assert stats.chisquare([lists["A"], lists["B"]]).pvalue > 0.001, lists
+
+
+def test_plan_slots_puts_the_check_on_each_position_of_either_list_equally_often(
+    participant: Participant,
+) -> None:
+    k, seeds = 4, 2000
+    landed = Counter()
+    for seed in range(seeds):
+        shown = _plan_with_check(participant, k, seed)
+        by_list = Counter(s.list_label for s in shown)
+        assert by_list == {"A": k, "B": k}
+        (check,) = [s for s in shown if s.is_attention_check]
+        landed[(check.list_label, check.position)] += 1
+    observed = [landed[(label, p)] for label in "AB" for p in range(1, k + 1)]
     assert stats.chisquare(observed).pvalue > 0.001, observed
 
 
