@@ -86,7 +86,11 @@ def test_admin_keeps_a_study_in_draft_when_its_checkpoint_cannot_be_loaded(
     wl = RankingSystem.objects.create(
         name="Alien WL", kind=RankingSystem.Kind.WHISPERLITE, checkpoint_path=str(alien)
     )
-    admin_client.post("/admin/studyapp/study/add/", _form(catalog, [zero_shot, wl]))
+    response = admin_client.post("/admin/studyapp/study/add/", _form(catalog, [zero_shot, wl]), follow=True)
     assert Study.objects.get(slug="fidelity").status == Study.Status.DRAFT
+    # The launch checklist runs first and already refuses a system that cannot load, so the
+    # fidelity probe is never reached (and never stores a verdict for it).
+    page = response.content.decode()
+    assert "the launch checklist failed" in page and "Alien WL" in page
     wl.refresh_from_db()
-    assert wl.probe_passed is False and "checkpoint unusable" in wl.probe_report
+    assert wl.probe_passed is None
