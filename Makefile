@@ -22,4 +22,4 @@ lint: bootstrap
 	$(VENV)/bin/mypy
 
 worker: bootstrap  ## a Celery worker for the production-like mode (CELERY_BROKER_URL set)
-	$(VENV)/bin/celery -A studyapp worker -l info -c 1
+	$(VENV)/bin/celery -A studyapp worker -l info

@@ -27,9 +27,27 @@ log = logging.getLogger(__name__)
 _lock = threading.Lock()
 
 
+def configure_threads() -> int:
+    """Set torch's intra-op thread count for this process to ``WHISPERLITE_TORCH_THREADS``.
+
+    Torch defaults to one thread per core in every process. A worker pool with one process
+    per core (plus gunicorn and PostgreSQL) then runs cores x cores threads that fight for
+    the same cores: on the shared 2-core host, submit-to-lists p50 was 7.0 s with torch's
+    default and 1.5 s with one thread per worker process (issue 10). Scale out with worker
+    processes (``CELERY_WORKER_CONCURRENCY``), not threads. Returns the count now in force.
+    """
+    import torch
+
+    wanted = int(settings.WHISPERLITE_TORCH_THREADS)
+    if torch.get_num_threads() != wanted:
+        torch.set_num_threads(wanted)
+    return torch.get_num_threads()
+
+
 @lru_cache(maxsize=2)
 def get_encoder(spec: str | None = None) -> Encoder:
-    """The configured encoder, loaded once per process."""
+    """The configured encoder, loaded once per process (threads set first, see :func:`configure_threads`)."""
+    configure_threads()
     return build_encoder(spec or settings.WHISPERLITE_ENCODER, device=settings.WHISPERLITE_DEVICE)
 
 

@@ -8,6 +8,7 @@ tasks executed in-process, so the app runs with no external server. Production: 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import environ
@@ -147,6 +148,8 @@ CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # one ranking at a time per process: they are CPU-bound
+# One worker process per core by default (each with WHISPERLITE_TORCH_THREADS torch threads).
+CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=os.cpu_count() or 1)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=600)
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 60
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -166,6 +169,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBIL
 # --- WhisperLite: encoder, data and caches ----------------------------------------------
 WHISPERLITE_ENCODER = env.str("WHISPERLITE_ENCODER", default="sentence-transformers")
 WHISPERLITE_DEVICE = env.str("WHISPERLITE_DEVICE", default="cpu")
+# Torch intra-op threads per ranking process (worker child, or the web process in the embedded
+# mode): 1, and one worker process per core, fits a small shared host (measured: issue 10).
+WHISPERLITE_TORCH_THREADS = env.int("WHISPERLITE_TORCH_THREADS", default=1)
 _default_data = BASE_DIR.parent / "shared" / "data"
 WHISPERLITE_DATA_DIR = env.str(
     "WHISPERLITE_DATA_DIR", default=str(_default_data) if _default_data.exists() else ""
