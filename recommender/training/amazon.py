@@ -14,40 +14,16 @@ item metadata: items are titled by ASIN, and
 
 from __future__ import annotations
 
-import ast
 import datetime as dt
-import json
 import os
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from recommender.catalog import CatalogItem
 from recommender.training.data import Interaction, InteractionDataset
-from recommender.training.datafiles import DatasetNotFound, open_text, require
+from recommender.training.datafiles import DatasetNotFound, json_lines, require
 
 #: Keys only the 2018 release writes; a file with none of them is reported as 2014.
 KEYS_2018 = frozenset({"verified", "style", "vote", "image"})
-
-
-def _records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, record) for every non-empty line: JSON, else a Python dict literal (2014)."""
-    with open_text(path) as fh:
-        for n, line in enumerate(fh, start=1):
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                try:
-                    record = ast.literal_eval(line)
-                except (ValueError, SyntaxError):
-                    raise ValueError(
-                        f"{path}:{n}: neither JSON nor a Python dict literal ({exc.msg})"
-                    ) from exc
-            if isinstance(record, dict):
-                yield n, record
 
 
 def _timestamp(record: dict[str, Any]) -> float | None:
@@ -85,7 +61,7 @@ def load_amazon_reviews(
     seen: set[tuple[str, str, float]] = set()
     interactions: list[Interaction] = []
     release = "2014"
-    for _, r in _records(path):
+    for _, r in json_lines(path, python_literals=True):
         if release == "2014" and KEYS_2018 & r.keys():
             release = "2018"
         user, asin, ts = r.get("reviewerID"), r.get("asin"), _timestamp(r)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import gzip
 import io
 import json
@@ -33,8 +34,12 @@ def open_text(path: str | os.PathLike[str]) -> IO[str]:
     return open(path, encoding="utf-8", newline="")
 
 
-def json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, record) for every non-empty JSON-object line; a bad line names its number."""
+def json_lines(path: Path, *, python_literals: bool = False) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, record) for every non-empty JSON-object line; a bad line names its number.
+
+    ``python_literals`` also accepts a Python dict literal per line (the Amazon 2014 release
+    wrote some files that way).
+    """
     with open_text(path) as fh:
         for n, line in enumerate(fh, start=1):
             line = line.strip()
@@ -43,6 +48,13 @@ def json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{n}: not valid JSON ({exc.msg})") from exc
+                if not python_literals:
+                    raise ValueError(f"{path}:{n}: not valid JSON ({exc.msg})") from exc
+                try:
+                    record = ast.literal_eval(line)
+                except (ValueError, SyntaxError):
+                    raise ValueError(
+                        f"{path}:{n}: neither JSON nor a Python dict literal ({exc.msg})"
+                    ) from exc
             if isinstance(record, dict):
                 yield n, record
