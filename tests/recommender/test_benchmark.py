@@ -2,6 +2,13 @@
 
 Checks that the tables are real and complete (cases, CIs, paired test, the small-sample
 warning), never that WhisperLite wins.
+
+CI time goes almost all into encoding request texts on a cold cache (Musical Instruments:
+~4,500 whole reviews; 400 s of 445 on a shared host, training 45 s). So every real dataset's
+protocol (time cut, hundreds of scorable cases) is checked without the encoder, and the whole
+pipeline (encode, train, score, tables) runs end to end on ReDial, Amazon Fashion and a small
+simulation, which exercise the same code. Musical Instruments and MovieLens get their full
+tables from `python -m recommender evaluate`.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import pytest
 from recommender.metrics import METRICS, MIN_CASES
 from recommender.model import WhisperLiteConfig
 from recommender.training.baselines import ALL_SYSTEMS
+from recommender.training.data import split_dataset
 from recommender.training.evaluate import BenchmarkResult, run_benchmark
 from recommender.training.loaders import load_dataset
 
@@ -73,14 +81,30 @@ def _check_table(result: BenchmarkResult) -> None:
     assert 0.0 <= paired.wilcoxon_p <= 1.0
 
 
+def _scorable_test_cases(name: str) -> int:
+    """Test-period cases with a relevant catalog item outside the history (build_cases' rule)."""
+    if DATA is None or not (DATA / FOLDERS[name]).is_dir():
+        pytest.skip(f"no {FOLDERS[name]} in the data dir (set WHISPERLITE_DATA_DIR or ../shared/data)")
+    dataset = load_dataset(name, DATA, seed=0)
+    assert dataset.protocol == "time_cut"
+    catalog = {item.item_id for item in dataset.items}
+    split = split_dataset(dataset)
+    return sum(1 for e in split.test if (e.relevant_item_ids & catalog) - set(e.history_item_ids))
+
+
 @pytest.mark.parametrize(
     ("name", "min_cases"),
     [("musical-instruments", 300), ("redial", 200), ("movielens", 100)],
 )
-def test_real_data_benchmark_rests_on_hundreds_of_cases(name: str, min_cases: int) -> None:
-    result = _run(name)
+def test_real_data_protocol_yields_hundreds_of_scorable_cases(name: str, min_cases: int) -> None:
+    assert _scorable_test_cases(name) >= min_cases
+
+
+def test_real_data_benchmark_tables_are_complete() -> None:
+    result = _run("redial")
     assert result.protocol == "time_cut"
-    assert result.n_cases >= min_cases
+    # The encoder-free count above is the pipeline's count: same rule, same split.
+    assert result.n_cases == _scorable_test_cases("redial") >= 200
     assert result.warning() is None and "WARNING" not in result.markdown()
     _check_table(result)
     # Systems are really scored apart: per-case values differ between a learned and a constant ranking.
@@ -90,8 +114,8 @@ def test_real_data_benchmark_rests_on_hundreds_of_cases(name: str, min_cases: in
 
 
 def test_simulation_benchmark_small() -> None:
-    result = _run("myntra-sim", n_shoppers=150)
-    assert result.n_cases >= 140  # one test case per shopper, a few with nothing left to find
+    result = _run("myntra-sim", n_shoppers=100)
+    assert result.n_cases >= 90  # one test case per shopper, a few with nothing left to find
     _check_table(result)
 
 
