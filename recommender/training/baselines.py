@@ -5,7 +5,8 @@ scores exactly what participants get); the others are offline-only score matrice
 with the same tie rule (:mod:`recommender.training.cases`). Systems:
 
 * ``popularity``: training-period purchase counts (same scores for everyone);
-* ``bm25``: Okapi BM25 over item text (``rank_bm25``), the request as query;
+* ``bm25``: Okapi BM25 over item text (``rank_bm25``'s statistics, scored as one sparse
+  product in :mod:`recommender.training.bm25`), the request as query;
 * ``zero_shot``: the app's :class:`~recommender.ranking.ZeroShotRanker`;
 * ``history_centroid``: personalization only, the app's history blend at weight 1 (cosine to
   the history centroid; a case without history falls back to the request);
@@ -77,9 +78,9 @@ def popularity_scorer(prep: Prepared) -> Scorer:
 
 def bm25_scorer(prep: Prepared) -> Scorer:
     """Okapi BM25 over ``item_text``; scores cached per distinct request text."""
-    from rank_bm25 import BM25Okapi
+    from recommender.training.bm25 import SparseBM25
 
-    bm25 = BM25Okapi([_tokens(item_text(item)) or ["_"] for item in prep.items])
+    bm25 = SparseBM25([_tokens(item_text(item)) or ["_"] for item in prep.items])
     cache: dict[str, np.ndarray] = {}
 
     def score(examples: Sequence[Example]) -> np.ndarray:
