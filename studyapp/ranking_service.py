@@ -152,9 +152,10 @@ def attention_check_item(catalog: Catalog, vector: np.ndarray, avoid: set[str], 
     index = get_index(catalog)
     scores = ZeroShotRanker(index, get_encoder()).similarity(vector)
     n = max(1, len(scores) // 20)
-    candidates = [
-        index.item_ids[r] for r in np.argsort(scores)[: n + len(avoid)] if index.item_ids[r] not in avoid
-    ]
+    m = min(len(scores), n + len(avoid))  # enough low rows to leave n once ``avoid`` is dropped
+    lowest = np.argpartition(scores, m - 1)[:m]  # O(N) instead of sorting the whole catalog
+    lowest = lowest[np.lexsort((lowest, scores[lowest]))]  # by score, then row: deterministic
+    candidates = [index.item_ids[r] for r in lowest if index.item_ids[r] not in avoid]
     return random.Random(seed).choice(candidates[:n])
 
 
