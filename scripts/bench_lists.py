@@ -30,7 +30,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_report import Figure, latency_figures  # noqa: E402
-from chaos_stack import PYTHON, REPO, Stack, free_port  # noqa: E402
+from chaos_stack import PYTHON, REPO, Stack, _wait_port, free_port  # noqa: E402
 
 IDLE_P50_LIMIT_MS = 250.0
 CONCURRENT_P95_LIMIT_MS = 1500.0
@@ -74,8 +74,10 @@ class BenchStack(Stack):
         self.env["DATABASE_URL"] = urlunsplit(parts._replace(path="/" + self.db_name))
         self.env["CELERY_BROKER_URL"] = f"redis://127.0.0.1:{self.redis_port}/0"
         self.env["TMPDIR"] = str(root / "tmp")
+        self.env["HOME"] = str(root / "home")
         self.env["PYTHONDONTWRITEBYTECODE"] = "1"
         (root / "tmp").mkdir()
+        (root / "home").mkdir()
 
     def _admin(self, sql: str) -> None:
         import psycopg
@@ -107,6 +109,17 @@ class BenchStack(Stack):
         import json
 
         return str(json.loads(out.stdout.strip().splitlines()[-1])["token"])
+
+    def start_web(self) -> None:
+        """gunicorn as in production, but its control socket and heartbeat files stay out of
+        the home folder and the system temp folder (gunicorn's defaults)."""
+        self._spawn(
+            "gunicorn",
+            [PYTHON, "-m", "gunicorn", "studyapp.wsgi", "-b", f"127.0.0.1:{self.web_port}", "-w",
+             str(self.web_workers), "--timeout", "60", "--graceful-timeout", "5", "--no-control-socket",
+             "--worker-tmp-dir", str(self.root / "tmp")],
+        )  # fmt: skip
+        _wait_port(self.web_port, 60)
 
     def start_worker_with_threads(self, threads: int) -> None:
         """(Re)start the worker with this many torch threads per process, set deliberately."""
