@@ -1,33 +1,54 @@
-"""Benchmark the study app's hot paths and print the figures (docs/benchmarks.md quotes them).
+"""The one benchmark command: every figure of the study app beside its limit (issue 10).
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/whisperlite \
-        .venv/bin/python scripts/bench_study.py [--catalog myntra|sample] [--requests 50]
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/whisperlite OMP_NUM_THREADS=1 \\
+        .venv/bin/python scripts/bench_study.py [--catalog myntra|sample] [--sections task lists threads]
+        [--quick] [--json FILE]
 
-Runs in a throwaway test database (created and dropped here), so it never touches real data.
-Measures: catalog embedding (cold, then from the disk cache), per-system ranking latency over
-the whole catalog, the Celery task end to end (ranking + storing lists and slots; executed
-in-process), judgement writes through the real view, and the process's peak memory.
+Sections (all by default):
+
+* ``task``: in this process, on a throwaway database (created and dropped here): the encoder
+  alone, the mat-vec alone, top-k alone, then the ranking task end to end (2 systems and an
+  attention check: rank, plan, store lists and slots); limit: task p50 <= 1.3 x (encode +
+  mat-vec + top-k), printed as the task/limit ratio too.
+* ``lists``: submit -> lists visible on a real stack this script starts itself
+  (``scripts/bench_lists.py``: gunicorn, one Celery worker, its own redis-server, a database it
+  creates and drops on the ``DATABASE_URL`` server), with clients that poll on the page's own
+  schedule: p50 with one participant (idle; limit 250 ms) and p95 with 20 concurrent
+  participants (limit 1.5 s).
+* ``threads``: the 20-concurrent run again with the worker on torch's default thread count,
+  beside one thread per process (``WHISPERLITE_TORCH_THREADS=1``, the app's default).
+* ``writes``, ``embedding``, ``index``: collected from ``scripts/bench_writes.py`` and
+  ``scripts/bench_index.py`` (their ``collect(args)``), when those scripts provide it.
+
+``--quick`` is a small CI-sized run. Everything written stays under ``--var-dir``
+(``WHISPERLITE_VAR_DIR``, default ``var/bench``): embedding cache, sample catalog, the stack's
+logs and settings. Label figures "quiet" only when the load average says so (printed above
+the table).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import resource
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-# Everything this benchmark writes stays under its own var dir: without these the test
-# settings fall back to folders in /tmp that every test run shares.
-VAR_DIR = Path(os.environ.setdefault("WHISPERLITE_VAR_DIR", str(REPO / "var" / "bench")))
-os.environ.setdefault("WHISPERLITE_CACHE_DIR", str(VAR_DIR / "cache" / "embeddings"))
+sys.path.insert(0, str(REPO / "scripts"))
+
+from bench_report import Figure, dump_json, latency_figures, print_figures  # noqa: E402
+
+SECTIONS = ("task", "lists", "threads", "writes", "embedding", "index")
+#: Sections measured by other scripts, and the module whose ``collect(args)`` returns them.
+COLLECTED = {"writes": "bench_writes", "embedding": "bench_index", "index": "bench_index"}
+#: The issue's targets.
+TASK_OVER_FLOOR = 1.3  # task p50 <= 1.3 x (one encode + mat-vec + top-k)
 
 REQUESTS = [
     "casual shoes", "a formal shirt for the office", "black watch", "summer dress for a wedding",
@@ -36,143 +57,224 @@ REQUESTS = [
 ]  # fmt: skip
 
 
-def pct(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else values[0]
-
-
-def line(name: str, values: list[float], unit: str = "ms") -> None:
-    print(
-        f"  {name:<34} p50 {pct(values, 50):8.1f} {unit}   p95 {pct(values, 95):8.1f} {unit}   "
-        f"mean {statistics.mean(values):8.1f} {unit}   (n={len(values)})"
-    )
-
-
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS), metavar="SECTION")
     parser.add_argument("--catalog", choices=["myntra", "sample"], default="myntra")
-    parser.add_argument("--requests", type=int, default=50, help="Requests per measurement (default 50).")
     parser.add_argument(
-        "--checkpoint", help="A WhisperLite checkpoint to include (default: the demo one if present)."
+        "--quick", action="store_true", help="A small CI-sized run (fewer requests, clients)."
     )
-    args = parser.parse_args()
+    parser.add_argument(
+        "--requests", type=int, help="Requests per in-process measurement (default 200; 20 quick)."
+    )
+    parser.add_argument("--participants", type=int, default=20, help="Concurrent participants (default 20).")
+    parser.add_argument("--rounds", type=int, help="Waves of concurrent participants (default 3; 1 quick).")
+    parser.add_argument("--idle", type=int, help="Requests measured one at a time (default 30; 10 quick).")
+    parser.add_argument(
+        "--var-dir", default=os.environ.get("WHISPERLITE_VAR_DIR", str(REPO / "var" / "bench"))
+    )
+    parser.add_argument("--json", help="Also write the figures to this file (inside the var dir).")
+    parser.add_argument("--check", action="store_true", help="Exit 1 when a figure is over its limit.")
+    args = parser.parse_args(argv)
+    args.requests = args.requests or (20 if args.quick else 200)
+    args.rounds = args.rounds or (1 if args.quick else 3)
+    args.idle = args.idle or (10 if args.quick else 30)
+    args.var_dir = str(Path(args.var_dir).resolve())
+    return args
 
+
+def confine_to_var_dir(var_dir: str) -> None:
+    """Point every folder the settings and libraries would write to inside the var dir.
+
+    The test settings otherwise fall back to caches under the system temp folder that every
+    test run shares; temp files go to the var dir too.
+    """
+    root = Path(var_dir)
+    (root / "tmp").mkdir(parents=True, exist_ok=True)
+    os.environ["WHISPERLITE_VAR_DIR"] = var_dir
+    os.environ["WHISPERLITE_CACHE_DIR"] = str(root / "cache" / "embeddings")
+    os.environ.setdefault("WHISPERLITE_CHECKPOINT_DIR", str(root / "checkpoints"))
+    os.environ["TMPDIR"] = str(root / "tmp")
+    tempfile.tempdir = str(root / "tmp")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("WHISPERLITE_TORCH_THREADS", "1")
+    os.environ.setdefault("OMP_NUM_THREADS", os.environ["WHISPERLITE_TORCH_THREADS"])
+
+
+# --- task: the ranking task and its floor ------------------------------------------------------
+
+
+def timed(fn: Any, n: int) -> list[float]:
+    """Wall times of n calls ``fn(i)`` in ms."""
+    out = []
+    for i in range(n):
+        started = time.perf_counter()
+        fn(i)
+        out.append((time.perf_counter() - started) * 1000.0)
+    return out
+
+
+def task_section(args: argparse.Namespace) -> list[Figure]:
+    """Encoder, mat-vec, top-k and the whole task, in a throwaway database."""
     import django
 
     django.setup()
-    from django.conf import settings
     from django.db import connection
-    from django.test import Client
     from django.test.utils import setup_test_environment
 
     setup_test_environment()
     old_name = connection.settings_dict["NAME"]
-    test_db = connection.creation.create_test_db(verbosity=0, autoclobber=True)
+    # Its own name: never the test database a pytest run (or another benchmark) is using.
+    connection.settings_dict.setdefault("TEST", {})["NAME"] = f"bench_study_{os.getpid()}"
+    connection.creation.create_test_db(verbosity=0, autoclobber=True)
     try:
-        run(args, settings, Client)
+        return measure_task(args)
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)
-        print(f"(throwaway database {test_db} dropped)")
 
 
-def run(args, settings, Client) -> None:  # type: ignore[no-untyped-def]
+def import_bench_catalog(args: argparse.Namespace) -> Any:
+    from django.conf import settings
+
     from recommender.catalog.sample import write_sample_catalog
-    from recommender.embeddings import build_item_index
-    from studyapp import ranking_service
     from studyapp.management.commands.import_catalog import import_catalog
-    from studyapp.models import Participant, RankingSystem, Request, Study
-    from studyapp.services import do_record_judgement
-    from studyapp.tasks import rank_request
 
-    print(
-        f"database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}, encoder: {settings.WHISPERLITE_ENCODER}"
-    )
     if args.catalog == "myntra":
         source = Path(settings.WHISPERLITE_DATA_DIR or "") / "myntra"
         if not (source / "styles.csv").exists():
             sys.exit(f"no Myntra data at {source}: set WHISPERLITE_DATA_DIR or use --catalog sample")
-        started = time.perf_counter()
-        catalog, _ = import_catalog("myntra", str(source), "myntra", "Myntra", progress=False)
-    else:
-        csv_path = write_sample_catalog(tempfile.mkdtemp(dir=VAR_DIR))
-        started = time.perf_counter()
-        catalog, _ = import_catalog("generic", str(csv_path), "sample", "Sample", progress=False)
-    n_items = catalog.items.count()
-    print(
-        f"\ncatalog: {args.catalog}, {n_items} items; import into the database {time.perf_counter() - started:.1f} s"
-    )
+        return import_catalog("myntra", str(source), "myntra", "Myntra", progress=False)[0]
+    csv_path = write_sample_catalog(tempfile.mkdtemp(dir=args.var_dir))
+    return import_catalog("generic", str(csv_path), "sample", "Sample", progress=False)[0]
 
+
+def measure_task(args: argparse.Namespace) -> list[Figure]:
+    import numpy as np
+
+    from recommender.scoring import tie_keys, top_k
+    from studyapp import ranking_service
+    from studyapp.models import Participant, RankingSystem, Request, Study
+    from studyapp.tasks import rank_request
+
+    n = args.requests
+    catalog = import_bench_catalog(args)
+    index = ranking_service.get_index(catalog)
     encoder = ranking_service.get_encoder()
-    items = ranking_service.catalog_items(catalog)
-    with tempfile.TemporaryDirectory(dir=VAR_DIR) as cold_cache:
-        started = time.perf_counter()
-        build_item_index(items, encoder, cold_cache, progress=False)
-        cold = time.perf_counter() - started
-        started = time.perf_counter()
-        build_item_index(items, encoder, cold_cache, progress=False)
-        warm = time.perf_counter() - started
-    print(
-        f"embedding the catalog: cold {cold:.1f} s ({n_items / cold:.0f} items/s), from the disk cache {warm * 1000:.0f} ms"
+    texts = [REQUESTS[i % len(REQUESTS)] + ("" if i < len(REQUESTS) else f" {i}") for i in range(n)]
+    for text in texts[:5]:
+        encoder.encode_text([text], normalize=True)  # warm up
+    section = "task"
+    note = f"{len(index.item_ids)} items, k=10"
+    encode = timed(lambda i: encoder.encode_text([texts[i]], normalize=True), n)
+    vectors = encoder.encode_text(texts, normalize=True)
+    matvec = timed(lambda i: index.vectors @ vectors[i], n)
+    scores = [index.vectors @ v for v in vectors]
+    history_rows = np.arange(min(5, len(index.item_ids)), dtype=np.int64)
+    topk = timed(
+        lambda i: top_k(scores[i], 10, history_rows, tie_keys(vectors[i], history_rows, len(scores[i]))), n
     )
 
     systems = [
         RankingSystem.objects.create(name="Zero-shot", kind="zero_shot"),
         RankingSystem.objects.create(name="History blend", kind="history_blend"),
     ]
-    checkpoint = args.checkpoint or str(Path(settings.WHISPERLITE_CHECKPOINT_DIR) / f"demo-{catalog.slug}.pt")
-    if os.path.exists(checkpoint):
-        systems.append(
-            RankingSystem.objects.create(name="WhisperLite", kind="whisperlite", checkpoint_path=checkpoint)
-        )
-    else:
-        print(f"(no WhisperLite checkpoint at {checkpoint}: run the demo first to include it)")
-    history = [i.item_id for i in items[:: max(1, len(items) // 5)][:5]]
-    print(f"\nranking latency per request over all {n_items} items (request encoding included, k=10):")
-    for system in systems:
-        ranker = ranking_service.get_ranker(system, catalog)
-        ranker.rank("warm up", history, 10)
-        times = [
-            ranker.rank(REQUESTS[i % len(REQUESTS)], history, 10).latency_ms for i in range(args.requests)
-        ]
-        line(system.name, times)
-
-    study = Study.objects.create(title="bench", slug="bench", catalog=catalog, status="open", k=10)
-    study.systems.set(systems[:2])
-    participant = Participant.objects.create(study=study, number=1, phase=Participant.Phase.TASKS)
-    task_times, requests = [], []
-    for i in range(args.requests):
-        request = Request.objects.create(
-            participant=participant, number=i + 1, text=REQUESTS[i % len(REQUESTS)], seed=i
-        )
+    study = Study.objects.create(
+        title="bench", slug="bench", catalog=catalog, status="open", k=10, attention_checks=True
+    )
+    study.systems.set(systems)
+    participant = Participant.objects.create(
+        study=study, number=1, phase=Participant.Phase.TASKS, condition=1
+    )
+    for item in catalog.items.order_by("id")[:5]:
+        participant.picks.create(item=item)
+    task = []
+    for i in range(n + 3):  # the first three warm the per-process caches (rankers, item pks)
+        request = Request.objects.create(participant=participant, number=i + 1, text=texts[i % n], seed=i)
         started = time.perf_counter()
         assert rank_request(request.pk) == "done"
-        task_times.append((time.perf_counter() - started) * 1000)
-        requests.append(request)
-    print("\nranking task end to end (2 systems, k=10: rank, plan slots, store lists + slots):")
-    line("rank_request", task_times)
+        if i >= 3:
+            task.append((time.perf_counter() - started) * 1000.0)
 
-    client = Client()
-    view_times, service_times = [], []
-    for request in requests:
-        slots = list(request.slots.values_list("pk", flat=True))
-        for slot in slots[:10]:
-            started = time.perf_counter()
-            response = client.post(
-                f"/p/{participant.token}/judge/", {"slot": slot, "label": "2"}, HTTP_HX_REQUEST="true"
-            )
-            view_times.append((time.perf_counter() - started) * 1000)
-            assert response.status_code == 200
-        for slot in slots[10:]:
-            started = time.perf_counter()
-            do_record_judgement(participant, slot, "1")
-            service_times.append((time.perf_counter() - started) * 1000)
-    print("\njudgement writes:")
-    line("POST /judge/ (htmx, full view)", view_times)
-    line("do_record_judgement (service)", service_times)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"\npeak resident memory of this process: {peak_mb:.0f} MiB")
+    from bench_report import percentile
+
+    floor = percentile(encode, 50) + percentile(matvec, 50) + percentile(topk, 50)
+    limit = TASK_OVER_FLOOR * floor
+    figures = [
+        *latency_figures(section, "encoder alone (one request)", encode, note=encoder.encoder_id),
+        *latency_figures(section, "mat-vec alone", matvec, note=note),
+        *latency_figures(section, "top-k alone (tie rule, picks excluded)", topk, note=note),
+        *latency_figures(
+            section, "ranking task", task, p50_limit=limit,
+            note="2 systems + attention check; limit 1.3 x (encode + mat-vec + top-k) p50",
+        ),
+    ]  # fmt: skip
+    figures.append(
+        Figure(section, "task p50 / (encode + mat-vec + top-k) p50", percentile(task, 50) / floor, "x", len(task),
+               limit=TASK_OVER_FLOOR)
+    )  # fmt: skip
+    figures.append(
+        Figure(section, "peak RSS of this process", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "MiB")
+    )  # fmt: skip
+    return figures
+
+
+# --- sections measured elsewhere -----------------------------------------------------------------
+
+
+def collected_sections(args: argparse.Namespace) -> list[Figure]:
+    """Figures of the sections other scripts measure, from their ``collect(args)``.
+
+    Each module is imported (and its ``collect`` called) once, whichever of its sections were
+    asked for; ``args`` carries ``sections``, ``quick``, ``catalog`` and ``var_dir``. A module
+    without ``collect`` yet is reported and skipped, so this command runs before they land.
+    """
+    figures: list[Figure] = []
+    done: set[str] = set()
+    for section in args.sections:
+        module_name = COLLECTED.get(section)
+        if module_name is None or module_name in done:
+            continue
+        done.add(module_name)
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            print(f"[{section}] skipped: scripts/{module_name}.py cannot be imported ({exc})")
+            continue
+        collect = getattr(module, "collect", None)
+        if collect is None:
+            print(f"[{section}] skipped: scripts/{module_name}.py has no collect(args) yet")
+            continue
+        figures.extend(collect(args))
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    confine_to_var_dir(args.var_dir)
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    print(
+        f"bench_study {started}; sections {' '.join(args.sections)}; catalog {args.catalog}; var dir {args.var_dir}"
+    )
+    figures: list[Figure] = []
+    if "task" in args.sections:
+        figures += task_section(args)
+    if "lists" in args.sections or "threads" in args.sections:
+        import bench_lists
+
+        figures += bench_lists.collect(args)
+    figures += collected_sections(args)
+    print_figures(figures, title=f"bench_study.py, {started}")
+    if args.json:
+        path = Path(args.json).resolve()
+        if not path.is_relative_to(args.var_dir):
+            path = Path(args.var_dir) / path.name  # never outside the var dir
+        dump_json(figures, str(path))
+        print(f"figures written to {path}")
+    return 1 if args.check and any(f.ok is False for f in figures) else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -334,7 +334,7 @@ class RankedListInline(admin.TabularInline):
     model = RankedList
     extra = 0
     can_delete = False
-    readonly_fields = ("system", "version", "latency_ms", "item_ids", "scores")
+    readonly_fields = ("system", "version", "latency_ms", "encode_ms", "item_ids", "scores")
 
 
 @admin.register(Request)
@@ -347,7 +347,7 @@ class RequestAdmin(ReadOnlyAdmin):
 
 @admin.register(RankedList)
 class RankedListAdmin(ReadOnlyAdmin):
-    list_display = ("request", "system", "version", "latency_ms")
+    list_display = ("request", "system", "version", "latency_ms", "encode_ms")
     list_filter = ("request__participant__study", "system")
 
 

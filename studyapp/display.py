@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import replace
 
 from recommender.ranking import RankedList
 from studyapp import presentation
-from studyapp.models import Item, RankingSystem, Request, Slot, Study
+from studyapp.models import RankingSystem, Request, Slot, Study
 
 
 def plan_slots(
@@ -60,17 +61,18 @@ def _swap_in_check(slots: list[presentation.Slot], check_item: str, seed: int) -
     return [replace(slot, position=i) for i, slot in enumerate(with_check, start=1)]
 
 
-def save_slots(request: Request, planned: list[presentation.Slot]) -> None:
-    """Write the planned slots; call inside the transaction that stores the ranked lists."""
-    items = {i.external_id: i for i in Item.objects.filter(
-        catalog=request.participant.study.catalog, external_id__in=[s.item_id for s in planned]
-    )}  # fmt: skip
+def save_slots(request: Request, planned: list[presentation.Slot], item_pks: Mapping[str, int]) -> None:
+    """Write the planned slots in one bulk insert; call inside the transaction that stores the lists.
+
+    ``item_pks`` maps external ids to Item pks (:func:`studyapp.ranking_service.item_pks`,
+    cached per catalog version), so the write needs no item lookup.
+    """
     Slot.objects.bulk_create(
         Slot(
             request=request,
             list_label=s.list_label,
             position=s.position,
-            item=items[s.item_id],
+            item_id=item_pks[s.item_id],
             team_id=int(s.team) if s.team else None,
             system_ranks=s.system_ranks,
             is_attention_check=s.is_attention_check,

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 #: Automatic claims of one request (deliveries, retries, re-sends) before it is failed for good.
@@ -98,6 +98,23 @@ class RequestQuerySet(models.QuerySet):
         if new_lists:
             fields["ready_at"] = timezone.now()
         return self.held_by(claim).update(**fields) == 1
+
+    def complete_first(self, claim: Claim) -> bool:
+        """DONE with fresh lists under this claim, only if the request has no slots yet.
+
+        The usual case, a request's first ranking, in one ``UPDATE`` instead of a locking
+        ``SELECT`` and checks: the row lock it takes lasts to the end of the caller's
+        transaction, which stores the lists and slots. False (claim lost, or slots from an
+        earlier run) sends the caller to the careful path that keeps a participant's judgements.
+        """
+        slot_model = self.model._meta.get_field("slots").related_model
+        no_slots = ~Exists(slot_model.objects.filter(request=OuterRef("pk")))
+        return (
+            self.held_by(claim)
+            .filter(no_slots)
+            .update(status=DONE, error="", lease_expires_at=None, ready_at=timezone.now())
+            == 1
+        )
 
     def fail(self, claim: Claim, reason: str) -> bool:
         """Fail for good, but only under this claim: a late failure never undoes a finished request."""

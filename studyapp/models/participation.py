@@ -189,7 +189,12 @@ class RankedList(models.Model):
     item_ids = models.JSONField(help_text="Catalog external ids, best first.")
     scores = models.JSONField()
     version = models.CharField(max_length=300, help_text="Encoder and checkpoint identity.")
-    latency_ms = models.FloatField()
+    latency_ms = models.FloatField(
+        help_text="This system's own scoring time (before 0006: including the request's encoding)."
+    )
+    # Stored apart so per-system latency stays honest: every system of a request shares one
+    # encode, and a system alone would take encode_ms + latency_ms.
+    encode_ms = models.FloatField(default=0.0, help_text="The request's encoding, shared by its systems.")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["request", "system"], name="rankedlist_unique_system")]

@@ -15,7 +15,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from studyapp import services
+from studyapp import polling, services
 from studyapp.launch import estimate_duration
 from studyapp.models import Participant, Request, Study
 from studyapp.services import StudyError
@@ -139,7 +139,7 @@ def _progress(participant: Participant) -> dict:
 def _request_context(current: Request) -> dict:
     """Lists for a ready request, grouped by list label, with the participant's labels so far."""
     if current.status != Request.Status.DONE:
-        return {}
+        return {"poll": polling.after(0)}
     slots = list(current.slots.select_related("item", "judgement").order_by("list_label", "position"))
     lists: dict[str, list] = {}
     for slot in slots:
@@ -224,7 +224,10 @@ def request_status(request: HttpRequest, token: str, number: int) -> HttpRespons
         return response
     if not request.htmx:
         return _home(participant)
-    return render(request, "study/_status.html", {"participant": participant, "current": current})
+    poll = polling.parse(request.GET.get("poll"))
+    return render(
+        request, "study/_status.html", {"participant": participant, "current": current, "poll": poll}
+    )
 
 
 @require_POST

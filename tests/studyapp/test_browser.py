@@ -477,7 +477,11 @@ def test_lists_page_screenshot(open_page, study: Study, tmp_path: Path) -> None:
 def test_in_process_mode_shows_preparing_at_once_and_the_lists_replace_it(
     open_page, study: Study, settings, monkeypatch
 ) -> None:
-    """The embedded default ranks after the response: "preparing" shows, then the lists by themselves."""
+    """The embedded default ranks after the response: "preparing" shows, then the lists by themselves.
+
+    While it waits, htmx follows the server's adaptive schedule: each check asks with the next
+    poll number (its delay, 150/250/400/700 ms, comes from the page itself).
+    """
     import threading
 
     from studyapp import ranking_service
@@ -493,13 +497,21 @@ def test_in_process_mode_shows_preparing_at_once_and_the_lists_replace_it(
 
     monkeypatch.setattr(ranking_service, "rank_all", gated)
     page = start_study(open_page, study)
+    polls: list[str] = []
+    page.on(
+        "request", lambda r: polls.append(r.url.split("?poll=")[1]) if "/status/?poll=" in r.url else None
+    )
     page.get_by_label("What are you looking for?").fill("a red summer dress")
     page.get_by_role("button", name="Show recommendations").click()
     expect(page.locator(".preparing")).to_be_visible()  # the page answered while ranking waits
     assert Request.objects.get(participant__study=study).status != Request.Status.DONE
+    deadline = time.monotonic() + 30
+    while len(polls) < 4 and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
     release.set()
     expect(page.locator("li.slot").first).to_be_visible()  # swapped in by the poll, no reload here
     expect(page.locator(".preparing")).to_have_count(0)
+    assert polls[:4] == ["1", "2", "3", "4"], polls  # each check asks with the next number
 
 
 def test_a_rating_click_during_an_outage_is_retried_once_or_shown_as_not_saved(

@@ -305,3 +305,57 @@ def test_a_new_catalog_version_drops_the_old_rankers(participant: Participant) -
     catalog.version = ranking_service.catalog_fingerprint_of(catalog)
     ranking_service.get_index(catalog)
     assert ranking_service._rankers == {}  # nothing keeps the old version's index alive
+
+
+def test_ranking_task_stays_within_its_query_budget(
+    participant: Participant, django_assert_max_num_queries
+) -> None:
+    """Claim, read request/systems/history, one conditional UPDATE, one bulk insert each for lists
+    and slots (plus this test's savepoint pair): a lookup creeping back into the task fails here."""
+    Study.objects.filter(pk=participant.study_id).update(attention_checks=True)
+    rank_request(new_request(participant, "warm up", number=1).pk)  # per-process caches filled
+    request = new_request(participant, "black formal leather shoes", number=2)
+    with django_assert_max_num_queries(9):
+        assert rank_request(request.pk) == "done"
+    assert request.slots.filter(is_attention_check=True).count() == 1
+
+
+def test_request_is_encoded_once_for_every_system_and_the_attention_check(
+    participant: Participant, monkeypatch
+) -> None:
+    from studyapp import ranking_service
+
+    Study.objects.filter(pk=participant.study_id).update(attention_checks=True)
+    encoder = ranking_service.get_encoder()
+    real = encoder.encode_text
+    texts: list[list[str]] = []
+
+    def counting(batch, *args, **kwargs):  # type: ignore[no-untyped-def]
+        texts.append(list(batch))
+        return real(batch, *args, **kwargs)
+
+    monkeypatch.setattr(encoder, "encode_text", counting)
+    request = new_request(participant, "black formal leather shoes")
+    assert rank_request(request.pk) == "done"
+    assert texts == [["black formal leather shoes"]]
+
+
+def test_lists_store_the_shared_encode_time_apart_from_each_systems_scoring(participant: Participant) -> None:
+    request = new_request(participant)
+    rank_request(request.pk)
+    lists = list(RankedList.objects.filter(request=request))
+    assert len({lst.encode_ms for lst in lists}) == 1  # one encode, shared
+    assert lists[0].encode_ms > 0
+    assert all(0 < lst.latency_ms for lst in lists)
+
+
+def test_slots_left_by_a_lapsed_claim_without_judgements_are_replaced(participant: Participant) -> None:
+    request = new_request(participant)
+    rank_request(request.pk)
+    old = set(request.slots.values_list("pk", flat=True))
+    lapsed = timezone.now() - timedelta(seconds=1)
+    Request.objects.filter(pk=request.pk).update(status=Request.Status.RUNNING, lease_expires_at=lapsed)
+    assert rank_request(request.pk) == "done"
+    new = set(request.slots.values_list("pk", flat=True))
+    assert new and not new & old
+    assert RankedList.objects.filter(request=request).count() == 2
