@@ -456,13 +456,21 @@ async def drive(stack: Stack, clients: list[dict], scale: list[str], args: argpa
         if not isinstance(page, str)
     ]
     web_pids = stack.server_pids()
-    db_pids = await asyncio.to_thread(stack.backend_pids)
     await asyncio.sleep(max(0.0, measured_from - time.monotonic()))
-    before = (cpu_seconds(web_pids), cpu_seconds(db_pids), time.process_time())
+    # Backends come and go (one per web thread, recycled after DATABASE_CONN_MAX_AGE): CPU is
+    # summed per process alive at the end, from zero for one that started in the period; a
+    # backend that ended within the period is not counted (the figure can only be low).
+    db_before = {pid: _stat(pid)[1] for pid in await asyncio.to_thread(stack.backend_pids)}
+    web_before, gen_before = cpu_seconds(web_pids), time.process_time()
     await asyncio.sleep(max(0.0, stop - time.monotonic()))
-    after = (cpu_seconds(web_pids), cpu_seconds(db_pids), time.process_time())
+    web_after, gen_after = cpu_seconds(web_pids), time.process_time()
+    db_after = {pid: _stat(pid)[1] for pid in await asyncio.to_thread(stack.backend_pids)}
     logs = list(await asyncio.gather(*tasks))
-    cpu = {k: b - a for k, a, b in zip(("web", "db", "generator"), before, after, strict=True)}
+    cpu = {
+        "web": web_after - web_before,
+        "db": sum(spent - db_before.get(pid, 0.0) for pid, spent in db_after.items()),
+        "generator": gen_after - gen_before,
+    }
     return Driven(logs, measured_from, cpu)
 
 
