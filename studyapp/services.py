@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
@@ -328,59 +329,84 @@ def check_label(study: Study, raw: str | None) -> int | None:
     return value
 
 
+@dataclass(frozen=True)
+class RecordedJudgement:
+    """A stored rating and what the rating control shows next to it."""
+
+    judgement: Judgement  # with ``slot`` (and the slot's ``request`` and ``item``) loaded
+    unjudged: int  # slots of the request still without a rating, this one counted as rated
+
+
 def do_record_judgement(participant: Participant, slot_id: int, raw_label: str | None) -> Judgement:
+    """Store (or overwrite) the label for a displayed slot of the participant's own open request."""
+    return do_save_judgement(participant, slot_id, raw_label).judgement
+
+
+def do_save_judgement(participant: Participant, slot_id: int, raw_label: str | None) -> RecordedJudgement:
     """Store (or overwrite) the label for a displayed slot of the participant's own open request.
 
-    Locks the judgement row (``select_for_update``) so two submits of the same slot leave one
-    row whose label is the later one. Slots of other participants are reported as missing.
+    One transaction of three statements: the slot with its request row locked
+    (``SELECT ... FOR UPDATE OF request``; slots of other participants, or of a request not
+    ready, are reported as missing), the request's slots with their judgements, then one
+    INSERT or UPDATE. The request lock serialises every rating of the request with the others
+    and with "next" (which closes the request and scores its attention check), so two submits
+    of the same slot leave one row whose label is the later one, and the response time (since
+    the previous answer) is read under the lock. ``participant.study`` should be loaded.
     """
     label = check_label(participant.study, raw_label)
-    slot = (
-        Slot.objects.select_related("request")
-        .filter(pk=slot_id, request__participant=participant, request__status=Request.Status.DONE)
-        .first()
-    )
-    if slot is None:
-        raise StudyError("That item is not in your recommendations.", status=404)
     now = timezone.now()
     with transaction.atomic():
-        # The request lock serialises judging with "next" (which scores the attention check)
-        # and with other first-time judgements of the request (response times).
-        request = Request.objects.select_for_update().get(pk=slot.request_id)
+        slot = (
+            Slot.objects.select_related("request", "item")
+            .select_for_update(of=("request",))
+            .filter(pk=slot_id, request__participant=participant, request__status=Request.Status.DONE)
+            .first()
+        )
+        if slot is None:
+            raise StudyError("That item is not in your recommendations.", status=404)
+        request = slot.request
         if request.completed_at is not None:
             raise StudyError("This request is finished; its ratings can no longer change.", status=409)
-        judgement = Judgement.objects.select_for_update().filter(slot=slot).first()
-        if judgement is not None:
-            if judgement.label != label:
-                judgement.label = label
-                judgement.changes += 1
-                judgement.save(update_fields=["label", "changes", "updated_at"])
-            return judgement
+        # Read after the lock is held: every judgement of the request that committed before it.
+        rows = list(
+            Slot.objects.filter(request_id=request.pk).values_list(
+                "pk", "judgement__pk", "judgement__label", "judgement__changes", "judgement__updated_at"
+            )
+        )
+        unjudged = sum(1 for row in rows if row[1] is None and row[0] != slot.pk)
+        mine = next((row for row in rows if row[0] == slot.pk and row[1] is not None), None)
+        if mine is not None:
+            _, judgement_pk, old_label, changes, _ = mine
+            if old_label != label:
+                changes += 1
+                Judgement.objects.filter(pk=judgement_pk).update(label=label, changes=changes, updated_at=now)
+            judgement = Judgement(
+                pk=judgement_pk, participant=participant, slot=slot, label=label, changes=changes
+            )
+            return RecordedJudgement(judgement, unjudged)
         previous = (
-            (
-                Judgement.objects.filter(slot__request=slot.request)
-                .order_by("-updated_at")
-                .values_list("updated_at", flat=True)
-            ).first()
-            or slot.request.ready_at
-            or now
+            max((row[4] for row in rows if row[4] is not None), default=None) or request.ready_at or now
         )
         elapsed_ms = max(0, int((now - previous).total_seconds() * 1000))
-        try:
+        judgement = Judgement(
+            participant=participant,
+            slot=slot,
+            label=label,
+            response_ms=elapsed_ms,
+            too_fast=elapsed_ms < participant.study.min_seconds_per_judgement * 1000,
+        )
+        if connection.features.has_select_for_update:
+            judgement.save(force_insert=True)  # the lock rules out a concurrent insert of this slot
+            return RecordedJudgement(judgement, unjudged)
+        try:  # no row locks (SQLite): a double click's other submit may have won the insert
             with transaction.atomic():
-                return Judgement.objects.create(
-                    participant=participant,
-                    slot=slot,
-                    label=label,
-                    response_ms=elapsed_ms,
-                    too_fast=elapsed_ms < participant.study.min_seconds_per_judgement * 1000,
-                )
+                judgement.save(force_insert=True)
         except IntegrityError:
-            # The other submit of a double click won the insert: apply this value on top.
             Judgement.objects.filter(slot=slot).exclude(label=label).update(
                 label=label, updated_at=now, changes=F("changes") + 1
             )
-            return Judgement.objects.get(slot=slot)
+            judgement = Judgement.objects.get(slot=slot)
+        return RecordedJudgement(judgement, unjudged)
 
 
 def do_record_preference(participant: Participant, request: Request, list_label: str) -> ListPreference:

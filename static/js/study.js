@@ -90,8 +90,9 @@
     var data = new FormData(form);
     data.set("label", value);
     // keepalive: a save already started still reaches the server if the page is left.
+    // URL-encoded like a plain form post: the server parses it in a fraction of multipart's cost.
     return fetch(form.action, {
-      method: "POST", body: data, credentials: "same-origin", keepalive: true,
+      method: "POST", body: new URLSearchParams(data), credentials: "same-origin", keepalive: true,
       headers: { "HX-Request": "true" },
     }).then(function (response) {
       return response.text().then(function (html) { return { response: response, html: html }; });

@@ -240,24 +240,29 @@ def retry_request(request: HttpRequest, token: str, number: int) -> HttpResponse
 
 @require_POST
 def judge(request: HttpRequest, token: str) -> HttpResponse:
-    participant = _participant(token)
+    """Store one rating; answers htmx with the item's rating control and the "left to rate" count.
+
+    The hottest write of a study (a participant rates every item, often by keyboard): three
+    statements in one transaction (:func:`services.do_save_judgement`) after the participant
+    lookup, and a fragment rendered from what those statements loaded. No session access.
+    """
+    participant = get_object_or_404(Participant.objects.select_related("study"), token=token)
     try:
         slot_pk = int(request.POST.get("slot", ""))
     except ValueError:
         return _error(request, participant, StudyError("Missing item.", status=400))
     try:
-        judgement = services.do_record_judgement(participant, slot_pk, request.POST.get("label"))
+        saved = services.do_save_judgement(participant, slot_pk, request.POST.get("label"))
     except StudyError as exc:
         return _error(request, participant, exc)
     if request.htmx:
-        slot = judgement.slot
+        judgement = saved.judgement
         study = participant.study
-        remaining = services.unjudged_slots(slot.request)
         return render(
             request,
             "study/_rating.html",
-            {"participant": participant, "slot": slot, "judgement": judgement, "scale": study.scale.choices,
-             "study": study, "unjudged": remaining, "oob": True},
+            {"participant": participant, "slot": judgement.slot, "judgement": judgement, "scale": study.scale.choices,
+             "study": study, "unjudged": saved.unjudged, "oob": True},
         )  # fmt: skip
     return _home(participant, f"#slot-{slot_pk}")
 
