@@ -181,6 +181,9 @@ class IvfSearch:
     ) -> None:
         import faiss
 
+        # FAISS's OpenMP pool defaults to one thread per core in every process, like torch's;
+        # follow torch's count, which the app sets per process (WHISPERLITE_TORCH_THREADS).
+        faiss.omp_set_num_threads(torch.get_num_threads())
         self._faiss = faiss
         self._owner = index  # the wrapper that owns the C++ object: keep it alive
         self.index = faiss.extract_index_ivf(index)
@@ -233,11 +236,13 @@ class IvfSearch:
         if n > train_size:
             rows = np.sort(np.random.default_rng(seed).choice(n, train_size, replace=False))
             sample = vectors[rows]
+        log.info("IVF build: k-means of %d cells on %d of %d rows", nlist, len(sample), n)
         index.train(np.ascontiguousarray(sample, dtype=np.float32))
         step = 100_000  # add in slices so a memmapped input is never copied whole
         for start in range(0, n, step):
             block = np.ascontiguousarray(vectors[start : start + step], dtype=np.float32)
             index.add_with_ids(block, np.arange(start, start + len(block), dtype=np.int64))
+            log.info("IVF build: %d of %d rows added", start + len(block), n)
         return cls(index, nprobe, vectors)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
