@@ -285,16 +285,16 @@ class IvfSearch:
         queries = _as_queries(queries, self.dim)
         params = faiss.SearchParametersIVF()
         params.nprobe = self.nprobe
-        if exclude_rows is not None and len(exclude_rows):
-            # Locals keep the selectors alive for the call: params holds only a raw pointer.
-            blocked = faiss.IDSelectorBatch(np.unique(np.asarray(exclude_rows, dtype=np.int64)))
-            selector = faiss.IDSelectorNot(blocked)
-            params.sel = selector
+        # Excluded rows (a participant's few picks) are fetched and dropped afterwards rather
+        # than passed as an IDSelector, which FAISS would test on every scanned row.
+        blocked = np.unique(np.asarray(exclude_rows if exclude_rows is not None else [], dtype=np.int64))
         # A few extra results so that exact ties at the k-th place (duplicate items have
         # identical vectors) resolve to the lower row, as in ExactSearch, not FAISS heap order;
         # an 8-bit index returns more, re-scored exactly, so its approximation never shows.
         fetch = k + TIE_MARGIN if self.codec == "flat" else max(k + TIE_MARGIN, RESCORE_CANDIDATES)
-        scores, rows = self.index.search(queries, fetch, params=params)
+        scores, rows = self.index.search(queries, fetch + len(blocked), params=params)
+        if len(blocked):
+            rows = np.where(np.isin(rows, blocked), -1, rows)
         if self.codec != "flat":
             scores = self._rescore(queries, rows)
         scores = scores.astype(np.float32)
