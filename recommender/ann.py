@@ -181,6 +181,9 @@ class IvfSearch:
     ) -> None:
         import faiss
 
+        # FAISS's OpenMP pool defaults to one thread per core in every process, like torch's;
+        # follow torch's count, which the app sets per process (WHISPERLITE_TORCH_THREADS).
+        faiss.omp_set_num_threads(torch.get_num_threads())
         self._faiss = faiss
         self._owner = index  # the wrapper that owns the C++ object: keep it alive
         self.index = faiss.extract_index_ivf(index)
@@ -233,11 +236,13 @@ class IvfSearch:
         if n > train_size:
             rows = np.sort(np.random.default_rng(seed).choice(n, train_size, replace=False))
             sample = vectors[rows]
+        log.info("IVF build: k-means of %d cells on %d of %d rows", nlist, len(sample), n)
         index.train(np.ascontiguousarray(sample, dtype=np.float32))
         step = 100_000  # add in slices so a memmapped input is never copied whole
         for start in range(0, n, step):
             block = np.ascontiguousarray(vectors[start : start + step], dtype=np.float32)
             index.add_with_ids(block, np.arange(start, start + len(block), dtype=np.int64))
+            log.info("IVF build: %d of %d rows added", start + len(block), n)
         return cls(index, nprobe, vectors)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -280,16 +285,16 @@ class IvfSearch:
         queries = _as_queries(queries, self.dim)
         params = faiss.SearchParametersIVF()
         params.nprobe = self.nprobe
-        if exclude_rows is not None and len(exclude_rows):
-            # Locals keep the selectors alive for the call: params holds only a raw pointer.
-            blocked = faiss.IDSelectorBatch(np.unique(np.asarray(exclude_rows, dtype=np.int64)))
-            selector = faiss.IDSelectorNot(blocked)
-            params.sel = selector
+        # Excluded rows (a participant's few picks) are fetched and dropped afterwards rather
+        # than passed as an IDSelector, which FAISS would test on every scanned row.
+        blocked = np.unique(np.asarray(exclude_rows if exclude_rows is not None else [], dtype=np.int64))
         # A few extra results so that exact ties at the k-th place (duplicate items have
         # identical vectors) resolve to the lower row, as in ExactSearch, not FAISS heap order;
         # an 8-bit index returns more, re-scored exactly, so its approximation never shows.
         fetch = k + TIE_MARGIN if self.codec == "flat" else max(k + TIE_MARGIN, RESCORE_CANDIDATES)
-        scores, rows = self.index.search(queries, fetch, params=params)
+        scores, rows = self.index.search(queries, fetch + len(blocked), params=params)
+        if len(blocked):
+            rows = np.where(np.isin(rows, blocked), -1, rows)
         if self.codec != "flat":
             scores = self._rescore(queries, rows)
         scores = scores.astype(np.float32)

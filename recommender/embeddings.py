@@ -3,6 +3,11 @@
 An :class:`ItemIndex` holds one L2-normalised content vector per item. For an encoder
 with an image tower the vector is the normalised mean of the text and image embeddings
 (items without a readable image use text alone); otherwise it is the text embedding.
+
+From :data:`SHARED_MIN_ITEMS` items up, the index is *shared* between worker processes
+instead of read into each: the vectors are a memory-mapped ``.npy`` beside the cache file
+and the ids a :class:`~recommender.item_ids.CompactIds` (at 1M MiniLM items that is 1.5 GB
+of vectors and 100-150 MB of Python id objects that a worker no longer holds privately).
 """
 
 from __future__ import annotations
@@ -21,24 +26,42 @@ import numpy as np
 from recommender.catalog import CatalogItem, item_text
 from recommender.encoders import Encoder
 from recommender.files import atomic_write
+from recommender.item_ids import CompactIds
 
 log = logging.getLogger(__name__)
+
+#: Catalogs with at least this many items are memory-mapped and their ids kept compact (see
+#: the module docstring). Below it a private copy costs little (44k MiniLM rows: 65 MB).
+SHARED_MIN_ITEMS = 50_000
 
 
 @dataclass
 class ItemIndex:
     """Content vectors for a catalog, row ``i`` belonging to ``item_ids[i]``."""
 
-    item_ids: list[str]
-    vectors: np.ndarray  # (n_items, dim) float32, L2-normalised
+    item_ids: Sequence[str]  # a list, or CompactIds (memory-mapped) for a shared index
+    vectors: np.ndarray  # (n_items, dim) float32, L2-normalised; a memmap when shared
     encoder_id: str
     fingerprint: str  # catalog version the vectors were computed from
+    cache_file: Path | None = None  # the embedding cache it came from; search indexes live beside it
 
     def __post_init__(self) -> None:
-        self.position = {item_id: i for i, item_id in enumerate(self.item_ids)}
+        if isinstance(self.item_ids, CompactIds):
+            self._compact: CompactIds | None = self.item_ids
+            self.position: dict[str, int] = {}
+        else:
+            self._compact = None
+            self.position = {item_id: i for i, item_id in enumerate(self.item_ids)}
+
+    @property
+    def shared(self) -> bool:
+        """Whether the vectors and ids are memory-mapped files shared by every process."""
+        return self._compact is not None
 
     def rows(self, item_ids: Sequence[str]) -> np.ndarray:
         """Row numbers of the given ids, silently dropping ids not in the catalog."""
+        if self._compact is not None:
+            return self._compact.rows(item_ids)
         return np.array([self.position[i] for i in item_ids if i in self.position], dtype=np.int64)
 
 
@@ -58,6 +81,42 @@ def cache_path(cache_dir: str | os.PathLike[str], encoder_id: str, fingerprint: 
     """Where the vectors for this catalog version and encoder live."""
     key = hashlib.sha256(encoder_id.encode()).hexdigest()[:8]
     return Path(cache_dir) / f"{_slug(encoder_id)}-{key}" / f"{fingerprint}.npz"
+
+
+def shared_paths(cache_file: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """The memory-mappable ``.npy`` vectors and the id-files base of a cache file."""
+    cache_file = Path(cache_file)
+    return cache_file.with_name(f"{cache_file.stem}.content.npy"), cache_file.with_suffix("")
+
+
+def open_shared_index(
+    cache_dir: str | os.PathLike[str], encoder_id: str, fingerprint: str
+) -> ItemIndex | None:
+    """The shared (memory-mapped) index of a catalog version, or None if it was not written yet.
+
+    Needs no catalog items: a worker that knows the catalog version (the app stores it) opens
+    a million-item index in milliseconds instead of reading every row to fingerprint them.
+    """
+    cache_file = cache_path(cache_dir, encoder_id, fingerprint)
+    matrix_file, ids_base = shared_paths(cache_file)
+    ids = CompactIds.open(ids_base)
+    if ids is None or not matrix_file.exists():
+        return None
+    vectors: np.ndarray = np.load(matrix_file, mmap_mode="c")  # copy-on-write: torch wants writable
+    if len(vectors) != len(ids):
+        return None
+    return ItemIndex(ids, vectors, encoder_id, fingerprint, cache_file)
+
+
+def _share(index: ItemIndex, cache_file: Path) -> ItemIndex:
+    """Write the index's vectors and ids as memory-mappable files (once) and reopen it mapped."""
+    matrix_file, ids_base = shared_paths(cache_file)
+    with atomic_write(matrix_file) as fh:
+        np.save(fh, np.asarray(index.vectors, dtype=np.float32))
+    CompactIds.from_list(list(index.item_ids)).save(ids_base)  # the id files last: they mark it complete
+    shared = open_shared_index(cache_file.parent.parent, index.encoder_id, index.fingerprint)
+    assert shared is not None
+    return shared
 
 
 def _resolve_image(item: CatalogItem, image_root: str | None) -> str | None:
@@ -102,23 +161,36 @@ def build_item_index(
     *,
     image_root: str | None = None,
     progress: bool = True,
+    shared_min_items: int = SHARED_MIN_ITEMS,
 ) -> ItemIndex:
     """Return the item index, loading it from ``cache_dir`` when this version was embedded before.
 
     The cache file is written atomically (temp file + rename), so a crash mid-write never
-    leaves a truncated cache that a later process would trust.
+    leaves a truncated cache that a later process would trust. With ``cache_dir`` and at
+    least ``shared_min_items`` items, the index returned is shared (memory-mapped, see the
+    module docstring); its files are written beside the cache file the first time.
     """
     fingerprint = catalog_fingerprint(items)
     ids = [item.item_id for item in items]
     path = cache_path(cache_dir, encoder.encoder_id, fingerprint) if cache_dir else None
+    share = path is not None and len(ids) >= shared_min_items
+    if share:
+        assert cache_dir is not None and path is not None
+        shared = open_shared_index(cache_dir, encoder.encoder_id, fingerprint)
+        if shared is not None and isinstance(shared.item_ids, CompactIds) and shared.item_ids.equals(ids):
+            return shared
     if path is not None and path.exists():
         with np.load(path, allow_pickle=False) as data:
             if list(data["item_ids"]) == ids:
-                return ItemIndex(ids, data["vectors"].astype(np.float32), encoder.encoder_id, fingerprint)
+                index = ItemIndex(
+                    ids, data["vectors"].astype(np.float32), encoder.encoder_id, fingerprint, path
+                )
+                return _share(index, path) if share else index
         log.warning("embedding cache %s does not match the catalog; recomputing", path)
     log.info("embedding %d items with %s", len(items), encoder.encoder_id)
     vectors = encode_items(items, encoder, image_root=image_root, progress=progress)
     if path is not None:
         with atomic_write(path) as fh:
             np.savez(fh, item_ids=np.array(ids, dtype=str), vectors=vectors)
-    return ItemIndex(ids, vectors, encoder.encoder_id, fingerprint)
+    index = ItemIndex(ids, vectors, encoder.encoder_id, fingerprint, path)
+    return _share(index, path) if share and path is not None else index

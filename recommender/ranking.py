@@ -14,6 +14,7 @@ import numpy as np
 
 from recommender.embeddings import ItemIndex
 from recommender.encoders import Encoder
+from recommender.item_search import SearchSettings
 from recommender.scoring import EmbeddingRanker, RankedList, Ranker, top_k
 from recommender.systems import DEFAULT_HISTORY_WEIGHT, HISTORY_BLEND, SYSTEM_KINDS, WHISPERLITE, ZERO_SHOT
 from recommender.whisperlite import WhisperLiteRanker
@@ -27,6 +28,7 @@ __all__ = [
     "HistoryBlendRanker",
     "RankedList",
     "Ranker",
+    "SearchSettings",
     "WhisperLiteRanker",
     "ZeroShotRanker",
     "build_ranker",
@@ -46,6 +48,11 @@ class ZeroShotRanker(EmbeddingRanker):
         user_rows: np.ndarray | None = None,
     ) -> np.ndarray:
         return self.similarity(request_vectors)
+
+    def score_rows(
+        self, request_vector: np.ndarray, history_rows: np.ndarray, rows: np.ndarray
+    ) -> np.ndarray:
+        return self.rows_similarity(request_vector, rows)
 
 
 class HistoryBlendRanker(EmbeddingRanker):
@@ -91,6 +98,28 @@ class HistoryBlendRanker(EmbeddingRanker):
         blended = (1.0 - self.history_weight) * text + self.history_weight * self.similarity(centroids)
         return np.where(has[:, None], blended, text)  # no history: exactly the zero-shot scores
 
+    def search_query(self, request_vector: np.ndarray, history_rows: np.ndarray) -> np.ndarray:
+        # (1 - w) r.v + w c.v == ((1 - w) r + w c).v: one inner product orders the blend.
+        centroids, has = self.centroids([history_rows])
+        if not has[0]:
+            return np.asarray(request_vector, dtype=np.float32)
+        w = self.history_weight
+        query: np.ndarray = (1.0 - w) * np.asarray(request_vector, dtype=np.float32) + w * centroids[0]
+        return query.astype(np.float32)
+
+    def score_rows(
+        self, request_vector: np.ndarray, history_rows: np.ndarray, rows: np.ndarray
+    ) -> np.ndarray:
+        # The arithmetic of score_batch on the candidate columns, so scores (and ties) match it.
+        text = self.rows_similarity(request_vector, rows)
+        centroids, has = self.centroids([history_rows])
+        if not has[0]:
+            return text
+        out: np.ndarray = (1.0 - self.history_weight) * text + self.history_weight * self.rows_similarity(
+            centroids[0], rows
+        )
+        return out
+
 
 def build_ranker(
     system: str,
@@ -99,17 +128,26 @@ def build_ranker(
     *,
     checkpoint_path: str | None = None,
     history_weight: float = DEFAULT_HISTORY_WEIGHT,
+    search: SearchSettings | None = None,
 ) -> Ranker:
     """Build the ranker for a system kind over ``index``.
 
     ``whisperlite`` loads ``checkpoint_path`` and refuses one trained with another encoder.
+    With ``search``, a catalog of at least ``search.min_items`` items is ranked through the
+    approximate index (built once and saved beside the embedding cache if missing; see
+    :mod:`recommender.item_search`); smaller catalogs, or no ``search``, rank exactly.
     """
+    ranker: EmbeddingRanker
     if system == ZERO_SHOT:
-        return ZeroShotRanker(index, encoder)
-    if system == HISTORY_BLEND:
-        return HistoryBlendRanker(index, encoder, history_weight=history_weight)
-    if system == WHISPERLITE:
+        ranker = ZeroShotRanker(index, encoder)
+    elif system == HISTORY_BLEND:
+        ranker = HistoryBlendRanker(index, encoder, history_weight=history_weight)
+    elif system == WHISPERLITE:
         if not checkpoint_path:
             raise ValueError("the whisperlite system needs a checkpoint path")
-        return WhisperLiteRanker.from_checkpoint(checkpoint_path, index, encoder)
-    raise ValueError(f"unknown system {system!r}; choose one of {', '.join(SYSTEM_KINDS)}")
+        ranker = WhisperLiteRanker.from_checkpoint(checkpoint_path, index, encoder)
+    else:
+        raise ValueError(f"unknown system {system!r}; choose one of {', '.join(SYSTEM_KINDS)}")
+    if search is not None:
+        ranker.use_search(search)
+    return ranker

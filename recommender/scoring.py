@@ -18,15 +18,20 @@ from __future__ import annotations
 
 import hashlib
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import torch
 
+from recommender.ann import TIE_MARGIN, VectorSearch
 from recommender.embeddings import ItemIndex
 from recommender.encoders import Encoder
+
+if TYPE_CHECKING:
+    from recommender.item_search import SearchSettings
 
 EMPTY_ROWS = np.zeros(0, dtype=np.int64)
 
@@ -61,16 +66,41 @@ class Ranker(Protocol):
     ) -> RankedList: ...
 
 
+def _tie_seed(request_vector: np.ndarray, history_rows: np.ndarray) -> int:
+    rounded = np.round(np.asarray(request_vector, dtype=np.float64), 4) + 0.0  # + 0.0: no "-0.0"
+    digest = hashlib.sha256(np.ascontiguousarray(rounded).tobytes())
+    digest.update(np.ascontiguousarray(history_rows, dtype=np.int64).tobytes())
+    return int.from_bytes(digest.digest()[:8], "little")
+
+
 def tie_keys(request_vector: np.ndarray, history_rows: np.ndarray, n: int) -> np.ndarray:
     """(n,) tie-break keys in [0, 1), a pure function of the request vector and history rows.
 
     The vector is rounded to 4 decimals first, so the last-bit noise between encoding a
     request alone (the app) and in a batch (the benchmark) does not change the keys.
     """
-    rounded = np.round(np.asarray(request_vector, dtype=np.float64), 4) + 0.0  # + 0.0: no "-0.0"
-    digest = hashlib.sha256(np.ascontiguousarray(rounded).tobytes())
-    digest.update(np.ascontiguousarray(history_rows, dtype=np.int64).tobytes())
-    return np.random.default_rng(int.from_bytes(digest.digest()[:8], "little")).random(n)
+    return np.random.default_rng(_tie_seed(request_vector, history_rows)).random(n)
+
+
+def tie_keys_at(request_vector: np.ndarray, history_rows: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``tie_keys(request_vector, history_rows, N)[rows]`` without drawing all N keys.
+
+    Key ``r`` is the generator's ``r``-th double: PCG64 jumps ahead in O(log r) (``advance``),
+    so a ranker that re-scores 50 candidates of a million-item catalog gets their exact keys
+    in microseconds instead of drawing a million (tens of ms).
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    unique, inverse = np.unique(rows, return_inverse=True)
+    generator = np.random.PCG64(_tie_seed(request_vector, history_rows))  # what default_rng(seed) wraps
+    keys = np.empty(len(unique), dtype=np.float64)
+    position = 0
+    for j, row in enumerate(unique.tolist()):
+        generator.advance(row - position)
+        # Generator.random(): the top 53 bits of one 64-bit draw, scaled to [0, 1).
+        keys[j] = (int(generator.random_raw()) >> 11) * (1.0 / 9007199254740992.0)
+        position = row + 1
+    out: np.ndarray = keys[inverse.reshape(-1)]
+    return out
 
 
 def top_k(
@@ -112,6 +142,28 @@ def rank_rows(
     return out
 
 
+def rank_candidates(
+    rows: np.ndarray, scores: np.ndarray, k: int, request_vector: np.ndarray, history_rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k of candidate ``rows`` with their exact ``scores``: the :func:`top_k` rule on a subset.
+
+    Returns ``(rows, scores)`` best first. Ties are ordered by the same keys as over the whole
+    catalog (:func:`tie_keys_at`), so when the candidates hold every row scoring at least the
+    k-th best, the result is exactly what :func:`top_k` returns on the full score vector.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    finite = np.isfinite(scores)
+    rows, scores = np.asarray(rows, dtype=np.int64)[finite], scores[finite]
+    k = min(k, len(rows))
+    if k <= 0:
+        return EMPTY_ROWS.copy(), np.zeros(0, dtype=np.float64)
+    kth = np.partition(scores, len(scores) - k)[len(scores) - k]
+    tied = np.flatnonzero(scores >= kth)  # more than k only on ties at the k-th place
+    keys = tie_keys_at(request_vector, history_rows, rows[tied])
+    order = tied[np.lexsort((keys, -scores[tied]))[:k]]
+    return rows[order], scores[order]
+
+
 def pad_rows(history_rows: Sequence[np.ndarray], limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(B, H) 0-padded rows and (B, H) bool mask of each history's last ``limit`` rows (None: all)."""
     # Guard 0: ``[-0:]`` is the whole array, but a limit of 0 means "no history".
@@ -135,6 +187,10 @@ class EmbeddingRanker:
     """
 
     system = ""
+    #: The approximate index this ranker takes candidates from (large catalogs), or None:
+    #: every item scored exactly. Set by :meth:`use_search`.
+    search: VectorSearch | None = None
+    search_candidates = 50  # rows re-scored exactly per request when ``search`` is set
 
     def __init__(self, index: ItemIndex, encoder: Encoder | None) -> None:
         if encoder is not None and index.encoder_id != encoder.encoder_id:
@@ -144,7 +200,66 @@ class EmbeddingRanker:
         self.version = index.encoder_id
         # Score with torch, sharing the index's memory: numpy's BLAS pool contends with torch's
         # threads in the same process (3-7 ms vs 0.4 ms per request on 9.6k items, measured).
-        self._vectors = torch.from_numpy(index.vectors)  # (N, D)
+        with warnings.catch_warnings():
+            # A copy-on-write memmap (shared index) is writable; a read-only one makes torch
+            # warn. Nothing writes through this tensor either way.
+            warnings.simplefilter("ignore", UserWarning)
+            self._vectors = torch.from_numpy(index.vectors)  # (N, D), shares memory
+
+    # -- the approximate path (large catalogs); see recommender/item_search.py ---------------
+
+    def item_space(self) -> tuple[str, np.ndarray]:
+        """The name and (N, D) matrix of the item vectors this ranker's scores are inner products with."""
+        return "content", self.index.vectors
+
+    def use_search(self, settings: SearchSettings) -> VectorSearch | None:
+        """Take candidates from the approximate index when the catalog is large enough.
+
+        Opens (building once, under a file lock, if missing) the index of :meth:`item_space`
+        beside the index's embedding cache file; below ``settings.min_items`` the exact path
+        stays and this returns None.
+        """
+        from recommender.item_search import open_space_search
+
+        if len(self.index.item_ids) < settings.min_items:
+            self.search = None
+            return None
+        if self.index.cache_file is None:
+            raise ValueError("an item index without a cache file has nowhere to keep its search index")
+        space, matrix = self.item_space()
+        self.search = open_space_search(matrix, self.index.cache_file, space, settings)
+        self.search_candidates = settings.candidates
+        return self.search
+
+    def search_query(self, request_vector: np.ndarray, history_rows: np.ndarray) -> np.ndarray:
+        """(D,) the vector whose inner products with :meth:`item_space` order items as the scores do."""
+        return np.asarray(request_vector, dtype=np.float32)
+
+    def score_rows(
+        self, request_vector: np.ndarray, history_rows: np.ndarray, rows: np.ndarray
+    ) -> np.ndarray:
+        """(len(rows),) the scores :meth:`score_batch` gives those rows, computed for them alone."""
+        raise NotImplementedError
+
+    def rows_similarity(self, vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """(len(rows),) cosine similarity of the given items to one unit vector (D,)."""
+        with torch.no_grad():
+            query = torch.from_numpy(np.ascontiguousarray(vector, dtype=np.float32)[None, :])
+            items = torch.from_numpy(np.ascontiguousarray(self.index.vectors[rows], dtype=np.float32))
+            out: np.ndarray = (query @ items.T).numpy()[0]
+        return out
+
+    def _rank_through_search(
+        self, request_vector: np.ndarray, history: np.ndarray, k: int, exclude_rows: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Candidates from the index, re-scored exactly, cut with the seeded tie rule."""
+        assert self.search is not None
+        query = self.search_query(request_vector, history)
+        wanted = max(self.search_candidates, k + TIE_MARGIN)
+        _, found = self.search.search(query[None, :], wanted, exclude_rows)
+        candidates = found[0][found[0] >= 0]
+        scores = self.score_rows(request_vector, history, candidates)
+        return rank_candidates(candidates, scores, k, request_vector, history)
 
     def similarity(self, vectors: np.ndarray) -> np.ndarray:
         """(B, N) cosine similarity of every item to unit vectors (B, D); (N,) for one vector (D,)."""
@@ -197,10 +312,15 @@ class EmbeddingRanker:
         started = time.perf_counter() if started is None else started
         vectors = np.asarray(request_vector, dtype=np.float32)[None, :]
         history = self.index.rows(history_item_ids)
-        (rows,), scores = self.rank_batch(vectors, [history], k, [self.index.rows(exclude)])
+        exclude_rows = self.index.rows(exclude)
+        if self.search is not None:
+            rows, found = self._rank_through_search(vectors[0], history, k, exclude_rows)
+        else:
+            (rows,), scores = self.rank_batch(vectors, [history], k, [exclude_rows])
+            found = scores[0, rows]
         return RankedList(
             item_ids=[self.index.item_ids[r] for r in rows],
-            scores=[float(scores[0, r]) for r in rows],
+            scores=[float(x) for x in found],
             system=self.system,
             version=self.version,
             latency_ms=(time.perf_counter() - started) * 1000.0,

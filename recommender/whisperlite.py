@@ -8,7 +8,9 @@ so the benchmark scores exactly what the app serves.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -33,6 +35,7 @@ class WhisperLiteRanker(EmbeddingRanker):
 
     system = WHISPERLITE
     checkpoint: Checkpoint | None = None  # the loaded file, when built from one
+    checkpoint_digest = ""  # that file's digest: keys its item-tower matrix and index
 
     def __init__(
         self, model: WhisperLite, index: ItemIndex, encoder: Encoder | None = None, *, version: str = ""
@@ -45,10 +48,81 @@ class WhisperLiteRanker(EmbeddingRanker):
         self.model = model
         self.model.eval()
         self.version = f"{index.encoder_id};{version or 'in-memory model'}"
+        self._frozen = self._vectors  # (N, D) the content vectors, shared with the index
+        self._item_matrix: torch.Tensor | None = None  # (N, D) item-tower outputs, when computed
+
+    @property
+    def _items(self) -> torch.Tensor:
+        """(N, D) item-tower outputs: they depend only on the catalog, so computed once per ranker.
+
+        Lazily, so a large catalog ranked through the index (whose item-tower matrix is a
+        shared memory map, see :meth:`item_space`) never computes a private copy.
+        """
+        if self._item_matrix is None:
+            with torch.no_grad():
+                self._item_matrix = self.model.encode_items(self._frozen)
+        return self._item_matrix
+
+    def item_space(self) -> tuple[str, np.ndarray]:
+        """The item-tower outputs, computed once per checkpoint into a shared memory map."""
+        from recommender.item_search import space_matrix
+
+        assert self.index.cache_file is not None
+        n_items, dim = self.index.vectors.shape
+
+        def tower(start: int, stop: int) -> np.ndarray:
+            with torch.no_grad():
+                rows = torch.from_numpy(
+                    np.ascontiguousarray(self.index.vectors[start:stop], dtype=np.float32)
+                )
+                out: np.ndarray = self.model.encode_items(rows).numpy()
+            return out
+
+        space = f"whisperlite-{self._space_key()}"
+        matrix = space_matrix(self.index.cache_file, space, n_items, dim, tower)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # a copy-on-write map; never written
+            self._item_matrix = torch.from_numpy(matrix)
+        return space, matrix
+
+    def _space_key(self) -> str:
+        """The checkpoint file's digest; for an in-memory model, a digest of its item tower's weights."""
+        if self.checkpoint_digest:
+            return self.checkpoint_digest
+        digest = hashlib.sha256()
+        for name, tensor in sorted(self.model.item_tower.state_dict().items()):
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        return "tower-" + digest.hexdigest()[:12]
+
+    def _query(
+        self, request_vectors: np.ndarray, history_rows: Sequence[np.ndarray], user_rows: np.ndarray | None
+    ) -> torch.Tensor:
+        """(B, D) query-tower outputs; only the last ``max_history`` history rows are used."""
+        rows, mask = pad_rows(history_rows, self.model.config.max_history)
         with torch.no_grad():
-            # Item tower output depends only on the catalog: compute it once per ranker.
-            self._frozen = torch.from_numpy(np.ascontiguousarray(index.vectors, dtype=np.float32))
-            self._items = self.model.encode_items(self._frozen)  # (N, D)
+            query: torch.Tensor = self.model.encode_query(
+                torch.from_numpy(np.ascontiguousarray(request_vectors, dtype=np.float32)),  # (B, D)
+                torch.from_numpy(
+                    np.ascontiguousarray(self.index.vectors[rows.reshape(-1)], dtype=np.float32)
+                ).reshape(rows.shape[0], rows.shape[1], self.index.vectors.shape[1]),  # (B, H, D)
+                torch.from_numpy(mask),  # (B, H)
+                torch.from_numpy(np.asarray(user_rows, dtype=np.int64)) if user_rows is not None else None,
+            )
+        return query
+
+    def search_query(self, request_vector: np.ndarray, history_rows: np.ndarray) -> np.ndarray:
+        # score = query . item / temperature, temperature > 0: the inner product orders the items.
+        out: np.ndarray = self._query(np.asarray(request_vector)[None, :], [history_rows], None).numpy()[0]
+        return out
+
+    def score_rows(
+        self, request_vector: np.ndarray, history_rows: np.ndarray, rows: np.ndarray
+    ) -> np.ndarray:
+        query = self._query(np.asarray(request_vector)[None, :], [history_rows], None)
+        with torch.no_grad():
+            out: np.ndarray = self.model.score(query, self._items[torch.from_numpy(rows)]).numpy()[0]
+        return out
 
     @classmethod
     def from_checkpoint(
@@ -63,10 +137,10 @@ class WhisperLiteRanker(EmbeddingRanker):
                 f"checkpoint expects {checkpoint.config.embed_dim}-d embeddings, index has {index.vectors.shape[1]}"
             )
         path = Path(checkpoint_path)
-        ranker = cls(
-            checkpoint.build_model(), index, encoder, version=f"ckpt={path.name}@{file_digest(path)}"
-        )
+        digest = file_digest(path)
+        ranker = cls(checkpoint.build_model(), index, encoder, version=f"ckpt={path.name}@{digest}")
         ranker.checkpoint = checkpoint
+        ranker.checkpoint_digest = digest
         return ranker
 
     def score_batch(
@@ -76,12 +150,6 @@ class WhisperLiteRanker(EmbeddingRanker):
         user_rows: np.ndarray | None = None,
     ) -> np.ndarray:
         """(B, N) logits; only the last ``max_history`` history rows of each request are used."""
-        rows, mask = pad_rows(history_rows, self.model.config.max_history)
+        query = self._query(request_vectors, history_rows, user_rows)
         with torch.no_grad():
-            query = self.model.encode_query(
-                torch.from_numpy(np.ascontiguousarray(request_vectors, dtype=np.float32)),  # (B, D)
-                self._frozen[torch.from_numpy(rows)],  # (B, H, D)
-                torch.from_numpy(mask),  # (B, H)
-                torch.from_numpy(np.asarray(user_rows, dtype=np.int64)) if user_rows is not None else None,
-            )
             return self.model.score(query, self._items).numpy()

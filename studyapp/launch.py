@@ -4,8 +4,9 @@
 marked ``blocking`` stop the admin from opening the study; the others are advice. Loading
 the systems is done for real (:func:`studyapp.ranking_service.get_ranker` plus one ranking),
 so a checkpoint that cannot be read or was trained with another encoder fails here, not on
-the first participant's request. The catalog must already be embedded: the checklist never
-embeds a catalog inside a web request (that can take minutes), it says which command does.
+the first participant's request. The catalog must already be embedded, and a large catalog's
+search indexes built: the checklist never does either inside a web request (that can take
+minutes), it says which command does.
 """
 
 from __future__ import annotations
@@ -133,9 +134,26 @@ def _system_checks(study: Study, embedded: bool) -> list[Check]:
             f"{len(systems)} chosen" + ("" if len(systems) >= 2 else ": a study compares two or more."),
         )
     ]
+    missing = ranking_service.missing_search_indexes(study.catalog, systems) if embedded else []
+    if embedded and ranking_service.needs_search_index(study.catalog):
+        # Building a million-item index takes minutes: never inside this web request, and never
+        # on a participant's first request either.
+        checks.append(
+            Check(
+                "Search index built",
+                not missing,
+                "large catalog: ranked through its approximate index, built for every system"
+                if not missing
+                else f"not built yet for: {', '.join(missing)}. Run `manage.py build_search_index "
+                f"{study.catalog.slug}` (minutes for a million items) first.",
+            )
+        )
     for system in systems:
         if not embedded:
             checks.append(Check(f"System loads: {system.name}", False, "needs the embedded catalog first."))
+            continue
+        if missing:
+            checks.append(Check(f"System loads: {system.name}", False, "needs the search index first."))
             continue
         try:
             ranker = ranking_service.get_ranker(system, study.catalog)

@@ -2,7 +2,10 @@
 
 A Celery worker process loads the encoder once, embeds a catalog once per catalog version
 (reading the on-disk cache when another process already did it), and keeps one ranker per
-study system. Nothing here is shared between processes except the disk cache.
+study system. Nothing here is shared between processes except the disk cache; for catalogs of
+``WHISPERLITE_ANN_MIN_ITEMS`` items or more that cache is memory-mapped (vectors, ids and the
+approximate search indexes), so every worker process reads the same pages instead of holding
+its own copy, and rankers search through the index (:mod:`recommender.item_search`).
 """
 
 from __future__ import annotations
@@ -18,9 +21,18 @@ from functools import lru_cache
 import numpy as np
 from django.conf import settings
 
-from recommender.embeddings import ItemIndex, build_item_index, catalog_fingerprint
+from recommender.embeddings import (
+    ItemIndex,
+    build_item_index,
+    cache_path,
+    catalog_fingerprint,
+    open_shared_index,
+)
 from recommender.encoders import Encoder, build_encoder
+from recommender.files import file_digest
+from recommender.item_search import CONTENT, SearchSettings, index_ready
 from recommender.ranking import RankedList, Ranker, ZeroShotRanker, build_ranker
+from recommender.systems import WHISPERLITE
 from studyapp.models import Catalog, Item, RankingSystem
 
 log = logging.getLogger(__name__)
@@ -61,12 +73,27 @@ def catalog_items(catalog: Catalog) -> list:
     return [item.to_catalog_item() for item in Item.objects.filter(catalog=catalog).order_by("id")]
 
 
+def search_settings() -> SearchSettings:
+    """When rankers search through the approximate index (``WHISPERLITE_ANN_*`` settings)."""
+    return SearchSettings(
+        min_items=int(settings.WHISPERLITE_ANN_MIN_ITEMS), nprobe=settings.WHISPERLITE_ANN_NPROBE or None
+    )
+
+
 def get_index(catalog: Catalog, *, progress: bool = False) -> ItemIndex:
-    """The item index of a catalog version, embedded at most once per process."""
+    """The item index of a catalog version, embedded at most once per process.
+
+    A large catalog's shared index is opened straight from its files by catalog version,
+    without reading a million item rows from the database to fingerprint them.
+    """
     encoder = get_encoder()
     key = (catalog.pk, catalog.version, encoder.encoder_id)
     with _lock:
         index = _indexes.get(key)
+        if index is None and catalog.version:
+            index = open_shared_index(settings.WHISPERLITE_CACHE_DIR, encoder.encoder_id, catalog.version)
+            if index is not None and len(index.item_ids) < search_settings().min_items:
+                index = None  # shared files of a catalog now under the threshold: use the plain path
         if index is None:
             index = build_item_index(
                 catalog_items(catalog),
@@ -74,7 +101,9 @@ def get_index(catalog: Catalog, *, progress: bool = False) -> ItemIndex:
                 settings.WHISPERLITE_CACHE_DIR,
                 image_root=catalog.data_dir or None,
                 progress=progress,
+                shared_min_items=search_settings().min_items,
             )
+        if key not in _indexes:
             # One catalog version per process keeps memory bounded; the rankers of the old
             # version hold its index too, so they go with it.
             _indexes.clear()
@@ -101,6 +130,7 @@ def get_ranker(system: RankingSystem, catalog: Catalog) -> Ranker:
                 get_encoder(),
                 checkpoint_path=system.checkpoint_path or None,
                 history_weight=system.history_weight,
+                search=search_settings(),
             )
             _rankers[key] = ranker
         return ranker
@@ -176,8 +206,54 @@ def item_pks(catalog: Catalog) -> dict[str, int]:
 
 
 def warm_up(catalog: Catalog) -> None:
-    """Load the encoder and embed the catalog now (with a progress bar) instead of on first request."""
+    """Load the encoder and embed the catalog now (with a progress bar) instead of on first request.
+
+    For a large catalog this also builds its content search index (see :func:`build_search_indexes`).
+    """
     get_index(catalog, progress=True)
+    build_search_indexes(catalog, [])
+
+
+def needs_search_index(catalog: Catalog) -> bool:
+    """Whether this catalog is large enough to be ranked through the approximate index."""
+    return catalog.items.count() >= search_settings().min_items
+
+
+def search_spaces(systems: list[RankingSystem]) -> list[tuple[str, str]]:
+    """(item space, what it serves) of each index the systems need: the content space, and one
+    per WhisperLite checkpoint (its item tower's outputs, keyed by the checkpoint's digest)."""
+    spaces = {CONTENT: "zero-shot and history blend"}
+    for system in systems:
+        if system.kind == WHISPERLITE and system.checkpoint_path and os.path.isfile(system.checkpoint_path):
+            spaces.setdefault(f"whisperlite-{file_digest(system.checkpoint_path)}", system.name)
+    return list(spaces.items())
+
+
+def missing_search_indexes(catalog: Catalog, systems: list[RankingSystem]) -> list[str]:
+    """What of the catalog's search indexes is not built yet (empty when none is needed)."""
+    if not catalog.version or not needs_search_index(catalog):
+        return []
+    cache_file = cache_path(settings.WHISPERLITE_CACHE_DIR, get_encoder().encoder_id, catalog.version)
+    return [serves for space, serves in search_spaces(systems) if not index_ready(cache_file, space)]
+
+
+def build_search_indexes(catalog: Catalog, systems: list[RankingSystem]) -> list[str]:
+    """Build (or open, if already built) the search indexes a large catalog's systems need.
+
+    Called ahead of participants (``manage.py build_search_index``, ``import_catalog
+    --embed``, the launch checklist refuses to open a study without them): at a million
+    items each index takes minutes. Worker processes that start meanwhile wait on the same
+    file lock and then map the result. Returns the versions of the rankers now ready.
+    """
+    if not needs_search_index(catalog):
+        return []
+    content = ZeroShotRanker(get_index(catalog), get_encoder())
+    content.use_search(search_settings())  # zero-shot and history blend share this one
+    ready = [f"content index ({content.version})"]
+    for system in systems:
+        if system.kind == WHISPERLITE:
+            ready.append(get_ranker(system, catalog).version)
+    return ready
 
 
 def catalog_fingerprint_of(catalog: Catalog) -> str:

@@ -178,6 +178,12 @@ WHISPERLITE_DATA_DIR = env.str(
 )
 WHISPERLITE_CACHE_DIR = env.str("WHISPERLITE_CACHE_DIR", default=str(VAR_DIR / "cache" / "embeddings"))
 WHISPERLITE_CHECKPOINT_DIR = env.str("WHISPERLITE_CHECKPOINT_DIR", default=str(VAR_DIR / "checkpoints"))
+# Catalogs with at least this many items are memory-mapped (shared by worker processes) and
+# ranked through an approximate FAISS index built ahead of participants (`manage.py
+# build_search_index`); smaller ones are scored exactly. NPROBE: IVF cells scanned per query
+# (0: 12 % of the cells). Measurements: docs/benchmarks.md, "Large catalogs".
+WHISPERLITE_ANN_MIN_ITEMS = env.int("WHISPERLITE_ANN_MIN_ITEMS", default=50_000)
+WHISPERLITE_ANN_NPROBE = env.int("WHISPERLITE_ANN_NPROBE", default=0)
 # Catalog images are served from here by the image view (only files inside a catalog's folder).
 WHISPERLITE_MAX_REQUEST_CHARS = env.int("WHISPERLITE_MAX_REQUEST_CHARS", default=300)
 # Request lifecycle (studyapp/models/lifecycle.py, docs/reliability.md). A worker holds a request
