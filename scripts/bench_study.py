@@ -17,8 +17,9 @@ Sections (all by default):
   participants (limit 1.5 s).
 * ``threads``: the 20-concurrent run again with the worker on torch's default thread count,
   beside one thread per process (``WHISPERLITE_TORCH_THREADS=1``, the app's default).
-* ``writes``, ``embedding``, ``index``: collected from ``scripts/bench_writes.py`` and
-  ``scripts/bench_index.py`` (their ``collect(args)``), when those scripts provide it.
+* ``writes``, ``embedding``, ``index``: collected from ``scripts/bench_writes.py``,
+  ``scripts/bench_embedding.py`` and ``scripts/bench_index.py`` (their ``collect(args)``), each
+  run with its own arguments for this run's size (``module_argv``).
 
 ``--quick`` is a small CI-sized run. Everything written stays under ``--var-dir``
 (``WHISPERLITE_VAR_DIR``, default ``var/bench``): embedding cache, sample catalog, the stack's
@@ -46,7 +47,7 @@ from bench_report import Figure, dump_json, latency_figures, print_figures  # no
 
 SECTIONS = ("task", "lists", "threads", "writes", "embedding", "index")
 #: Sections measured by other scripts, and the module whose ``collect(args)`` returns them.
-COLLECTED = {"writes": "bench_writes", "embedding": "bench_index", "index": "bench_index"}
+COLLECTED = {"writes": "bench_writes", "embedding": "bench_embedding", "index": "bench_index"}
 #: The issue's targets.
 TASK_OVER_FLOOR = 1.3  # task p50 <= 1.3 x (one encode + mat-vec + top-k)
 
@@ -74,6 +75,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--idle", type=int, help="Requests measured one at a time (default 30; 10 quick).")
     parser.add_argument(
         "--var-dir", default=os.environ.get("WHISPERLITE_VAR_DIR", str(REPO / "var" / "bench"))
+    )
+    parser.add_argument(
+        "--index-sizes",
+        type=int,
+        nargs="+",
+        help="Catalog sizes of the index section (default 100k 1M; quick 60k).",
+    )
+    parser.add_argument(
+        "--index-var-dir",
+        help="Where the index section keeps its matrices and indexes (default: the var dir); "
+        "pointing at an earlier run's folder reuses its builds (a 1M-item index takes minutes).",
     )
     parser.add_argument("--json", help="Also write the figures to this file (inside the var dir).")
     parser.add_argument("--check", action="store_true", help="Exit 1 when a figure is over its limit.")
@@ -224,12 +236,28 @@ def measure_task(args: argparse.Namespace) -> list[Figure]:
 # --- sections measured elsewhere -----------------------------------------------------------------
 
 
+def module_argv(module_name: str, args: argparse.Namespace) -> list[str]:
+    """Command-line arguments of another benchmark script, for this run's size and var dir."""
+    var_dir = Path(args.var_dir)
+    if module_name == "bench_index":
+        sizes = args.index_sizes or ([60_000] if args.quick else [100_000, 1_000_000])
+        return [
+            "--sizes", *map(str, sizes), "--queries", "20" if args.quick else "200",
+            "--embed-items", "0",  # the embedding section measures that (bench_embedding)
+            "--var-dir", args.index_var_dir or str(var_dir),
+        ]  # fmt: skip
+    if module_name == "bench_writes":
+        if args.quick:
+            return ["--clients", "3", "--seconds", "2", "--warmup", "1", "--runs", "1", "--var-dir", str(var_dir / "bench_writes")]  # fmt: skip
+        return ["--clients", "50", "--seconds", "10", "--warmup", "3", "--runs", "2", "--var-dir", str(var_dir / "bench_writes")]  # fmt: skip
+    return ["--quick"] if args.quick else []
+
+
 def collected_sections(args: argparse.Namespace) -> list[Figure]:
     """Figures of the sections other scripts measure, from their ``collect(args)``.
 
     Each module is imported (and its ``collect`` called) once, whichever of its sections were
-    asked for; ``args`` carries ``sections``, ``quick``, ``catalog`` and ``var_dir``. A module
-    without ``collect`` yet is reported and skipped, so this command runs before they land.
+    asked for, with its own arguments (:func:`module_argv`) parsed by its own parser.
     """
     figures: list[Figure] = []
     done: set[str] = set()
@@ -238,16 +266,10 @@ def collected_sections(args: argparse.Namespace) -> list[Figure]:
         if module_name is None or module_name in done:
             continue
         done.add(module_name)
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as exc:
-            print(f"[{section}] skipped: scripts/{module_name}.py cannot be imported ({exc})")
-            continue
-        collect = getattr(module, "collect", None)
-        if collect is None:
-            print(f"[{section}] skipped: scripts/{module_name}.py has no collect(args) yet")
-            continue
-        figures.extend(collect(args))
+        module = importlib.import_module(module_name)
+        module_args = module.parse_args(module_argv(module_name, args))
+        print(f"[{section}] scripts/{module_name}.py {' '.join(module_argv(module_name, args))}")
+        figures.extend(module.collect(module_args))
     return figures
 
 
