@@ -139,7 +139,15 @@ def run_shard(catalog_pk: int, encoder_id: str, fingerprint: str, start: int, st
     cache_dir = settings.WHISPERLITE_CACHE_DIR
     plan = shards.read_plan(cache_dir, encoder_id, fingerprint)
     if plan is None:  # merged and cleaned up already, or never planned here
-        return "skipped" if cache_path(cache_dir, encoder_id, fingerprint).exists() else "gone"
+        if cache_path(cache_dir, encoder_id, fingerprint).exists():
+            return "skipped"
+        log.warning(
+            "no embedding plan for catalog version %s in %s: do the workers and the command share "
+            "WHISPERLITE_CACHE_DIR?",
+            fingerprint,
+            cache_dir,
+        )
+        return "gone"
     shard = shards.Shard(start, stop, digest)
     catalog = Catalog.objects.filter(pk=catalog_pk).first()
     if catalog is None:
@@ -192,12 +200,12 @@ def embed_catalog(
         )
     if not wait:
         return "sent"
-    _wait_for_shards(catalog, plan, out=out, progress_bar=progress_bar, poll_seconds=poll_seconds)
+    _wait_for_shards(catalog, plan, progress_bar=progress_bar, poll_seconds=poll_seconds)
     return "sharded"
 
 
 def _wait_for_shards(
-    catalog: Catalog, plan: shards.ShardPlan, *, out: TextIO | None, progress_bar: bool, poll_seconds: float
+    catalog: Catalog, plan: shards.ShardPlan, *, progress_bar: bool, poll_seconds: float
 ) -> None:
     from tqdm import tqdm
 
@@ -206,9 +214,9 @@ def _wait_for_shards(
     cache_dir = settings.WHISPERLITE_CACHE_DIR
     final = shards.final_path(cache_dir, plan)
     total = len(plan.shards)
-    with tqdm(
-        total=total, desc=f"embedding {catalog.slug}", unit="shard", disable=not progress_bar, file=out
-    ) as bar:
+    # The bar goes to stderr, like import_catalog's: Django's stdout wrapper ends every write with
+    # a newline, which would print one line per refresh.
+    with tqdm(total=total, desc=f"embedding {catalog.slug}", unit="shard", disable=not progress_bar) as bar:
         while not final.exists():
             done = total if final.exists() else len(shards.shards_done(cache_dir, plan))
             bar.update(done - bar.n)
