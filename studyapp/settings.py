@@ -178,7 +178,7 @@ WHISPERLITE_DATA_DIR = env.str(
 )
 WHISPERLITE_CACHE_DIR = env.str("WHISPERLITE_CACHE_DIR", default=str(VAR_DIR / "cache" / "embeddings"))
 WHISPERLITE_CHECKPOINT_DIR = env.str("WHISPERLITE_CHECKPOINT_DIR", default=str(VAR_DIR / "checkpoints"))
-# Catalog embedding (studyapp/embedding_jobs.py, docs/large-catalogs.md): with a broker, a catalog
+# Catalog embedding (studyapp/embedding_jobs.py, docs/embedding-large-catalogs.md): with a broker, a catalog
 # of at least WHISPERLITE_EMBED_SHARD_MIN_ITEMS items is split into shards of about
 # WHISPERLITE_EMBED_SHARD_SIZE items encoded by the Celery workers (queue WHISPERLITE_EMBED_QUEUE,
 # default: the default queue); smaller catalogs, and the embedded mode, embed in one process.
