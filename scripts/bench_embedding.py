@@ -7,7 +7,8 @@ On ``--items`` random Myntra products (``styles.csv``, seed 0), every process pi
 torch/BLAS thread, in ``--rounds`` interleaved rounds (the order rotates each round, so a
 change of host load hits every variant alike), each on a cold cache:
 
-* the encoder alone, ``encode_text`` on the items' texts at batch 32, 64 (the default) and 128;
+* the encoder alone, ``encode_text`` on the items' texts at batch 32, 64 and 128 (the paths
+  use ``recommender.encoders.TEXT_BATCH_SIZE``, and their ratios are to the encoder at it);
 * the in-process path: the catalog's rows read from the database, then ``build_item_index``
   (fingerprint, texts sorted by length, encode, atomic write) — what the embedded mode does;
 * the sharded path: ``studyapp.embedding_jobs.embed_catalog`` with real Celery workers (prefork,
@@ -247,8 +248,11 @@ def _measure(args: argparse.Namespace, out: Path, database_url: str) -> list[Fig
 
 
 def _figures(rates: dict[str, list[float]], n: int, rounds: int) -> list[Figure]:
+    from recommender.encoders import TEXT_BATCH_SIZE
+
     per_round = f"{n:,} items per round"
-    encoder = rates["batch 64"]
+    default = f"batch {TEXT_BATCH_SIZE}"  # what the in-process and sharded paths use
+    encoder = rates[default]
     figures = []
 
     def rate(name: str, label: str, note: str = per_round) -> None:
@@ -261,7 +265,7 @@ def _figures(rates: dict[str, list[float]], n: int, rounds: int) -> list[Figure]
             Figure(SECTION, label, mean, "", rounds, low, high, limit, ">=", note="paired by round")
         )
 
-    rate("batch 64", "encoder alone, batched (batch 64, 1 thread)")
+    rate(default, f"encoder alone, batched ({default}, the default; 1 thread)")
     rate("in-process", "in-process path (DB rows + build_item_index)")
     rate("sharded 1", "sharded path, 1 worker process")
     rate("sharded 2", "sharded path, 2 worker processes")
@@ -273,7 +277,7 @@ def _figures(rates: dict[str, list[float]], n: int, rounds: int) -> list[Figure]
         rate(f"batch {size}", f"encoder alone, batch {size}")
     for size in BATCH_SIZES:
         if size != 64:
-            ratio(f"batch {size}", f"  ratio batch {size} / batch 64", encoder)
+            ratio(f"batch {size}", f"  ratio batch {size} / batch 64", rates["batch 64"])
     return figures
 
 
