@@ -31,9 +31,9 @@ from recommender.files import file_digest
 
 DEFAULT_ENCODER_SPEC = "sentence-transformers"
 #: Texts per forward pass of the sentence-transformers encoder. 32 rather than 64: on one torch
-#: thread 32 was faster than 64 in every interleaved round of scripts/bench_embedding.py (3 of 3,
-#: 4,000 Myntra texts) and in an earlier exploratory run; on the shared host the 95 % interval
-#: of the ratio still includes 1 (docs/benchmarks.md, "Large catalogs and embedding throughput").
+#: thread 32 was faster than 64 in every interleaved round of scripts/bench_embedding.py (6 of 6
+#: over two runs, 4,000 Myntra texts) and in an earlier exploratory run; on the shared host each
+#: run's 95 % interval still includes 1 (docs/benchmarks.md, "Large catalogs and embedding throughput").
 TEXT_BATCH_SIZE = 32
 
 
