@@ -190,7 +190,16 @@ def build_item_index(
     log.info("embedding %d items with %s", len(items), encoder.encoder_id)
     vectors = encode_items(items, encoder, image_root=image_root, progress=progress)
     if path is not None:
-        with atomic_write(path) as fh:
-            np.savez(fh, item_ids=np.array(ids, dtype=str), vectors=vectors)
+        write_cache(path, ids, vectors)
     index = ItemIndex(ids, vectors, encoder.encoder_id, fingerprint, path)
     return _share(index, path) if share and path is not None else index
+
+
+def write_cache(path: str | os.PathLike[str], item_ids: Sequence[str], vectors: np.ndarray) -> None:
+    """Write the cache file :func:`build_item_index` reads, atomically.
+
+    The one writer of that format, so vectors embedded elsewhere (the shards of
+    :mod:`recommender.embedding_shards`, merged) land in exactly the file rankers load.
+    """
+    with atomic_write(path) as fh:
+        np.savez(fh, item_ids=np.array(list(item_ids), dtype=str), vectors=vectors)

@@ -30,6 +30,11 @@ import numpy as np
 from recommender.files import file_digest
 
 DEFAULT_ENCODER_SPEC = "sentence-transformers"
+#: Texts per forward pass of the sentence-transformers encoder. 32 rather than 64: on one torch
+#: thread 32 was faster than 64 in every interleaved round of scripts/bench_embedding.py (6 of 6
+#: over two runs, 4,000 Myntra texts) and in an earlier exploratory run; on the shared host each
+#: run's 95 % interval still includes 1 (docs/benchmarks.md, "Large catalogs and embedding throughput").
+TEXT_BATCH_SIZE = 32
 
 
 class EncoderUnavailable(RuntimeError):
@@ -106,7 +111,12 @@ class SentenceTransformerEncoder:
         self.encoder_id = f"sentence-transformers:{label}"
 
     def encode_text(
-        self, texts: Sequence[str], *, normalize: bool = True, batch_size: int = 64, progress: bool = False
+        self,
+        texts: Sequence[str],
+        *,
+        normalize: bool = True,
+        batch_size: int = TEXT_BATCH_SIZE,
+        progress: bool = False,
     ) -> np.ndarray:
         if len(texts) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from recommender.embeddings import cache_path
+from studyapp import embedding_jobs
 from studyapp.models import Study
 
 # Seconds a participant spends on each part: rough figures from piloting the demo study
@@ -110,16 +111,21 @@ def _catalog_checks(study: Study, encoder_id: str | None) -> tuple[list[Check], 
     if encoder_id is not None:
         path = cache_path(settings.WHISPERLITE_CACHE_DIR, encoder_id, catalog.version)
         embedded = bool(catalog.version) and path.exists()
-        checks.append(
-            Check(
-                "Catalog embedded",
-                embedded,
-                f"item embeddings for {encoder_id} are cached"
-                if embedded
-                else f"no cached embeddings for catalog version {catalog.version or '(none)'} with {encoder_id}: "
-                f"run `manage.py import_catalog {catalog.source} PATH --embed` (or `setup_demo`) first.",
+        running = None if embedded else embedding_jobs.progress(catalog, encoder_id)
+        if embedded:
+            detail = f"item embeddings for {encoder_id} are cached"
+        elif running is not None:
+            detail = (
+                f"embedding in progress on the workers: {running}; `manage.py embed_catalog {catalog.slug}` "
+                "shows it live and resumes a stalled job."
             )
-        )
+        else:
+            detail = (
+                f"no cached embeddings for catalog version {catalog.version or '(none)'} with {encoder_id}: "
+                f"run `manage.py embed_catalog {catalog.slug}` (or `import_catalog {catalog.source} PATH --embed`, "
+                "or `setup_demo`) first."
+            )
+        checks.append(Check("Catalog embedded", embedded, detail))
     return checks, embedded
 
 

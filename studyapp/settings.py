@@ -184,6 +184,16 @@ WHISPERLITE_CHECKPOINT_DIR = env.str("WHISPERLITE_CHECKPOINT_DIR", default=str(V
 # (0: 12 % of the cells). Measurements: docs/benchmarks.md, "Large catalogs".
 WHISPERLITE_ANN_MIN_ITEMS = env.int("WHISPERLITE_ANN_MIN_ITEMS", default=50_000)
 WHISPERLITE_ANN_NPROBE = env.int("WHISPERLITE_ANN_NPROBE", default=0)
+# Catalog embedding (studyapp/embedding_jobs.py, docs/embedding-large-catalogs.md): with a broker, a catalog
+# of at least WHISPERLITE_EMBED_SHARD_MIN_ITEMS items is split into shards of about
+# WHISPERLITE_EMBED_SHARD_SIZE items encoded by the Celery workers (queue WHISPERLITE_EMBED_QUEUE,
+# default: the default queue); smaller catalogs, and the embedded mode, embed in one process.
+# Missing shards that no live process holds are re-sent when nothing moved for
+# WHISPERLITE_EMBED_RESEND_SECONDS. The cache dir must be shared by all workers.
+WHISPERLITE_EMBED_SHARD_MIN_ITEMS = env.int("WHISPERLITE_EMBED_SHARD_MIN_ITEMS", default=20_000)
+WHISPERLITE_EMBED_SHARD_SIZE = env.int("WHISPERLITE_EMBED_SHARD_SIZE", default=2_000)
+WHISPERLITE_EMBED_QUEUE = env.str("WHISPERLITE_EMBED_QUEUE", default="")
+WHISPERLITE_EMBED_RESEND_SECONDS = env.int("WHISPERLITE_EMBED_RESEND_SECONDS", default=120)
 # Catalog images are served from here by the image view (only files inside a catalog's folder).
 WHISPERLITE_MAX_REQUEST_CHARS = env.int("WHISPERLITE_MAX_REQUEST_CHARS", default=300)
 # Request lifecycle (studyapp/models/lifecycle.py, docs/reliability.md). A worker holds a request
@@ -199,6 +209,8 @@ WHISPERLITE_SLOW_NOTICE_SECONDS = env.int("WHISPERLITE_SLOW_NOTICE_SECONDS", def
 # With tasks in-process, run them in a background thread after the response, so the participant
 # sees "preparing" at once (the tests turn this off to rank synchronously).
 WHISPERLITE_EAGER_IN_BACKGROUND = env.bool("WHISPERLITE_EAGER_IN_BACKGROUND", default=True)
+if WHISPERLITE_EMBED_SHARD_SIZE < 1:
+    raise ImproperlyConfigured("WHISPERLITE_EMBED_SHARD_SIZE must be at least 1.")
 if WHISPERLITE_CLAIM_LEASE_SECONDS < 3:
     raise ImproperlyConfigured("WHISPERLITE_CLAIM_LEASE_SECONDS must be at least 3 (renewed every third).")
 

@@ -148,3 +148,19 @@ def _rank_claimed(claim: Claim) -> str:
         display.save_slots(request, planned, item_pks)
         Request.objects.complete(claim)
     return "done"
+
+
+# acks_late + reject_on_worker_lost: a worker that dies mid-shard leaves the message to be
+# redelivered; a shard already on disk, or held by a live process, returns at once, so
+# repeats are harmless. No automatic retries: a failure (another encoder, a catalog that
+# changed) needs a new plan, which ``manage.py embed_catalog`` makes.
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def embed_shard(
+    catalog_pk: int, encoder_id: str, fingerprint: str, start: int, stop: int, digest: str
+) -> str:
+    """Encode rows ``start:stop`` of a catalog into their shard file; merge if it was the last."""
+    from studyapp import embedding_jobs
+
+    outcome = embedding_jobs.run_shard(catalog_pk, encoder_id, fingerprint, start, stop, digest)
+    log.info("embedding shard %d-%d of catalog %s: %s", start, stop, catalog_pk, outcome)
+    return outcome

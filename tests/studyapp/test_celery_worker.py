@@ -86,9 +86,15 @@ class Worker:
 
 
 def _reset_pools(app) -> None:  # type: ignore[no-untyped-def]
-    """Drop cached broker connections so the next send uses the current ``broker_url``."""
-    if app._pool is not None:
-        app._pool.force_close_all()
+    """Drop cached broker connections so the next send uses the current ``broker_url``.
+
+    kombu keeps one pool per broker URL in a process-wide registry: closing a pool without
+    clearing the registry hands the closed pool to the next module that switches back to the
+    same URL ("Acquire on closed pool"), so the registry is reset too.
+    """
+    from kombu import pools
+
+    pools.reset()  # closes every pool and forgets them
     app._after_fork()  # clears app._pool and amqp._producer_pool
 
 

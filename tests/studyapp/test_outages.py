@@ -29,12 +29,14 @@ def broker_down(request: pytest.FixtureRequest) -> Iterator[None]:
     """The Celery app sends to a port where nothing listens (as while Redis is down)."""
     from studyapp.celery import app
 
-    # kombu caches (and the teardown closes) a pool per URL: a fresh URL per test avoids reuse.
     dead_url = f"redis://127.0.0.1:9/{abs(hash(request.node.nodeid)) % 16}"
 
     def reset_pools() -> None:  # drop cached connections so the next send uses the current URL
-        if app._pool is not None:
-            app._pool.force_close_all()
+        # kombu caches a pool per URL process-wide; closing one without clearing that registry
+        # handed a closed pool to the next test whose URL hashed the same ("Acquire on closed pool").
+        from kombu import pools
+
+        pools.reset()
         app._after_fork()
 
     saved = {key: app.conf[key] for key in ("task_always_eager", "broker_url")}

@@ -10,7 +10,8 @@ from django.utils.text import slugify
 from tqdm import tqdm
 
 from recommender.catalog.readers import read_catalog
-from studyapp import ranking_service
+from studyapp import embedding_jobs, ranking_service
+from studyapp.management.commands.embed_catalog import embed_message
 from studyapp.models import Catalog, Item
 
 FORMATS = ("myntra", "amazon_tops", "generic")
@@ -75,7 +76,11 @@ class Command(BaseCommand):
         parser.add_argument("path", help="Data folder (myntra, amazon_tops) or file (generic).")
         parser.add_argument("--slug", help="Catalog slug (default: from the format).")
         parser.add_argument("--name", help="Display name (default: the slug).")
-        parser.add_argument("--embed", action="store_true", help="Also embed the items now (cached on disk).")
+        parser.add_argument(
+            "--embed",
+            action="store_true",
+            help="Also embed the items now (cached on disk; large catalogs in shards on the workers, see embed_catalog).",
+        )
 
     def handle(self, *args, **options) -> None:  # type: ignore[no-untyped-def]
         fmt, path = options["format"], options["path"]
@@ -97,5 +102,5 @@ class Command(BaseCommand):
             )
         )
         if options["embed"]:
-            ranking_service.warm_up(catalog)
-            self.stdout.write(self.style.SUCCESS("Embeddings cached."))
+            how = embedding_jobs.embed_catalog(catalog, out=self.stdout)
+            self.stdout.write(self.style.SUCCESS(embed_message(catalog, how)))
