@@ -281,12 +281,16 @@ def _figures(rates: dict[str, list[float]], n: int, rounds: int) -> list[Figure]
     return figures
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     add_arguments(parser)
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def main() -> None:
+    args = parse_args()
     figures = collect(args)
     print_figures(figures, title=f"Catalog embedding, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     if args.json:

@@ -30,9 +30,10 @@ the table).
 from __future__ import annotations
 
 import argparse
-import importlib
+import json
 import os
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -250,14 +251,19 @@ def module_argv(module_name: str, args: argparse.Namespace) -> list[str]:
         if args.quick:
             return ["--clients", "3", "--seconds", "2", "--warmup", "1", "--runs", "1", "--var-dir", str(var_dir / "bench_writes")]  # fmt: skip
         return ["--clients", "50", "--seconds", "10", "--warmup", "3", "--runs", "2", "--var-dir", str(var_dir / "bench_writes")]  # fmt: skip
-    return ["--quick"] if args.quick else []
+    if module_name == "bench_embedding":
+        size = ["--items", "300", "--rounds", "1"] if args.quick else ["--items", "4000", "--rounds", "3"]
+        return [*size, "--var-dir", str(var_dir)]
+    raise ValueError(f"no arguments known for {module_name}")
 
 
 def collected_sections(args: argparse.Namespace) -> list[Figure]:
-    """Figures of the sections other scripts measure, from their ``collect(args)``.
+    """Figures of the sections other scripts measure, each script run once in its own process.
 
-    Each module is imported (and its ``collect`` called) once, whichever of its sections were
-    asked for, with its own arguments (:func:`module_argv`) parsed by its own parser.
+    A separate process per script because each sets up its own Django settings, database
+    and thread pools (the embedding section starts Celery workers against its own database);
+    in this process they would meet the task section's. The figures come back as JSON
+    (``--json``), written inside the var dir.
     """
     figures: list[Figure] = []
     done: set[str] = set()
@@ -266,10 +272,18 @@ def collected_sections(args: argparse.Namespace) -> list[Figure]:
         if module_name is None or module_name in done:
             continue
         done.add(module_name)
-        module = importlib.import_module(module_name)
-        module_args = module.parse_args(module_argv(module_name, args))
-        print(f"[{section}] scripts/{module_name}.py {' '.join(module_argv(module_name, args))}")
-        figures.extend(module.collect(module_args))
+        argv = module_argv(module_name, args)
+        out = Path(args.var_dir) / f"{module_name}.json"
+        out.unlink(missing_ok=True)
+        print(f"\n[{section}] scripts/{module_name}.py {' '.join(argv)}", flush=True)
+        subprocess.run(
+            [sys.executable, str(REPO / "scripts" / f"{module_name}.py"), *argv, "--json", str(out)],
+            check=False,  # a script exits 1 when a figure is over its limit; its figures still count
+        )
+        if not out.exists():
+            figures.append(Figure(section, f"scripts/{module_name}.py failed (no figures)", float("nan")))
+            continue
+        figures.extend(Figure(**row) for row in json.loads(out.read_text())["figures"])
     return figures
 
 
