@@ -15,7 +15,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from studyapp import polling, services
+from studyapp import polling, rating_write, services
 from studyapp.launch import estimate_duration
 from studyapp.models import Participant, Request, Study
 from studyapp.services import StudyError
@@ -242,17 +242,28 @@ def retry_request(request: HttpRequest, token: str, number: int) -> HttpResponse
 def judge(request: HttpRequest, token: str) -> HttpResponse:
     """Store one rating; answers htmx with the item's rating control and the "left to rate" count.
 
-    The hottest write of a study (a participant rates every item, often by keyboard): three
-    statements in one transaction (:func:`services.do_save_judgement`) after the participant
-    lookup, and a fragment rendered from what those statements loaded. No session access.
+    The hottest write of a study (a participant rates every item, often by keyboard). On
+    PostgreSQL: two statements in one transaction, participant lookup included
+    (:func:`rating_write.save_rating`), and a fragment rendered from what they returned. Anything
+    else, errors included, goes through the general path (:func:`services.do_save_judgement`).
+    No session access.
     """
-    participant = get_object_or_404(Participant.objects.select_related("study"), token=token)
     try:
         slot_pk = int(request.POST.get("slot", ""))
     except ValueError:
-        return _error(request, participant, StudyError("Missing item.", status=400))
+        return _error(request, _participant(token), StudyError("Missing item.", status=400))
+    raw_label = request.POST.get("label")
     try:
-        saved = services.do_save_judgement(participant, slot_pk, request.POST.get("label"))
+        fast = rating_write.save_rating(token, slot_pk, raw_label)
+    except StudyError as exc:
+        return _error(request, _participant(token), exc)
+    if fast is not None:
+        if request.htmx:
+            return render(request, "study/_rating.html", fast.fragment_context(token))
+        return redirect(reverse("participant", args=[token]) + f"#slot-{slot_pk}")
+    participant = get_object_or_404(Participant.objects.select_related("study"), token=token)
+    try:
+        saved = services.do_save_judgement(participant, slot_pk, raw_label)
     except StudyError as exc:
         return _error(request, participant, exc)
     if request.htmx:
