@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -244,7 +245,8 @@ def judge(request: HttpRequest, token: str) -> HttpResponse:
 
     The hottest write of a study (a participant rates every item, often by keyboard). On
     PostgreSQL: two statements in one transaction, participant lookup included
-    (:func:`rating_write.save_rating`), and a fragment rendered from what they returned. Anything
+    (:func:`rating_write.save_rating`), and the fragment written from what they returned
+    (:func:`rating_write.render_fragment`, the template's bytes without the template engine). Anything
     else, errors included, goes through the general path (:func:`services.do_save_judgement`).
     No session access.
     """
@@ -259,7 +261,8 @@ def judge(request: HttpRequest, token: str) -> HttpResponse:
         return _error(request, _participant(token), exc)
     if fast is not None:
         if request.htmx:
-            return render(request, "study/_rating.html", fast.fragment_context(token))
+            action = reverse("judge", args=[token])
+            return HttpResponse(rating_write.render_fragment(fast, action, get_token(request)))
         return redirect(reverse("participant", args=[token]) + f"#slot-{slot_pk}")
     participant = get_object_or_404(Participant.objects.select_related("study"), token=token)
     try:
