@@ -3,7 +3,7 @@
 :func:`studyapp.services.do_save_judgement` is the general path (every database, ORM objects,
 six statements with the participant lookup). On PostgreSQL the view first tries
 :func:`save_rating`, which does the same write with the same guarantees in one transaction
-of two statements and builds no model instance (issue 10: CPU per write is what limits
+of two statements and loads no model instance (issue 10: CPU per write is what limits
 writes/s on a 2-core server):
 
 1. the participant (by token), the study's rating settings, the slot's item title and the
