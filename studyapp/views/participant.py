@@ -11,11 +11,12 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from studyapp import polling, services
+from studyapp import polling, rating_write, services
 from studyapp.launch import estimate_duration
 from studyapp.models import Participant, Request, Study
 from studyapp.services import StudyError
@@ -242,17 +243,30 @@ def retry_request(request: HttpRequest, token: str, number: int) -> HttpResponse
 def judge(request: HttpRequest, token: str) -> HttpResponse:
     """Store one rating; answers htmx with the item's rating control and the "left to rate" count.
 
-    The hottest write of a study (a participant rates every item, often by keyboard): three
-    statements in one transaction (:func:`services.do_save_judgement`) after the participant
-    lookup, and a fragment rendered from what those statements loaded. No session access.
+    The hottest write of a study (a participant rates every item, often by keyboard). On
+    PostgreSQL: two statements in one transaction, participant lookup included
+    (:func:`rating_write.save_rating`), and the fragment written from what they returned
+    (:func:`rating_write.render_fragment`, the template's bytes without the template engine). Anything
+    else, errors included, goes through the general path (:func:`services.do_save_judgement`).
+    No session access.
     """
-    participant = get_object_or_404(Participant.objects.select_related("study"), token=token)
     try:
         slot_pk = int(request.POST.get("slot", ""))
     except ValueError:
-        return _error(request, participant, StudyError("Missing item.", status=400))
+        return _error(request, _participant(token), StudyError("Missing item.", status=400))
+    raw_label = request.POST.get("label")
     try:
-        saved = services.do_save_judgement(participant, slot_pk, request.POST.get("label"))
+        fast = rating_write.save_rating(token, slot_pk, raw_label)
+    except StudyError as exc:
+        return _error(request, _participant(token), exc)
+    if fast is not None:
+        if request.htmx:
+            action = reverse("judge", args=[token])
+            return HttpResponse(rating_write.render_fragment(fast, action, get_token(request)))
+        return redirect(reverse("participant", args=[token]) + f"#slot-{slot_pk}")
+    participant = get_object_or_404(Participant.objects.select_related("study"), token=token)
+    try:
+        saved = services.do_save_judgement(participant, slot_pk, raw_label)
     except StudyError as exc:
         return _error(request, participant, exc)
     if request.htmx:

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test import Client
+from django.utils import timezone
 
 from studyapp.models import Judgement, Participant, Request, Study
 from studyapp.tasks import rank_request
@@ -116,6 +119,57 @@ def test_one_slot_judged_from_several_tabs_at_once_keeps_one_row_with_a_sent_lab
     assert len(rows) == 1
     assert str(rows[0].label) in set(sent.values())
     assert rows[0].changes <= THREADS - 1
+
+
+def test_a_rating_that_waited_for_the_request_lock_reads_the_rating_stored_meanwhile(study: Study) -> None:
+    """The time since the previous answer and the items left are read under the request lock:
+    a rating blocked behind another rating of the same request sees that rating once it runs
+    (a write whose reads used a snapshot from before the wait would not)."""
+    participant, client, request = _ready_request(study)
+    Request.objects.filter(pk=request.pk).update(ready_at=timezone.now() - timedelta(hours=1))
+    first, second = request.slots.order_by("pk")[:2]
+    total = request.slots.count()
+    holding, release = threading.Event(), threading.Event()
+    answer: list[object] = []
+
+    def hold_the_lock_while_rating_first() -> None:
+        try:
+            with transaction.atomic():
+                Request.objects.select_for_update().get(pk=request.pk)
+                Judgement.objects.create(participant=participant, slot=first, label=1, response_ms=0)
+                holding.set()
+                release.wait(timeout=30)
+        finally:
+            connection.close()
+
+    def rate_second() -> None:
+        try:
+            answer.append(client.post(f"/p/{participant.token}/judge/", {"slot": second.pk, "label": "2"},
+                                      HTTP_HX_REQUEST="true"))  # fmt: skip
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_the_lock_while_rating_first)
+    holder.start()
+    assert holding.wait(timeout=30)
+    rater = threading.Thread(target=rate_second)
+    rater.start()
+    deadline = time.monotonic() + 30
+    with connection.cursor() as cursor:  # until the rating waits for the lock
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                           "AND datname = current_database()")  # fmt: skip
+            if cursor.fetchone()[0]:
+                break
+            time.sleep(0.02)
+    release.set()
+    holder.join(timeout=30)
+    rater.join(timeout=30)
+    response = answer[0]
+    assert getattr(response, "status_code", None) == 200, response
+    assert f"{total - 2} items left to rate." in response.content.decode()  # type: ignore[attr-defined]
+    stored = Judgement.objects.get(slot=second)
+    assert stored.response_ms is not None and stored.response_ms < 60_000  # since first, not ready_at
 
 
 def test_next_clicked_in_several_tabs_at_once_advances_one_request(study: Study) -> None:
