@@ -15,7 +15,7 @@ import numpy as np
 from recommender.embeddings import ItemIndex
 from recommender.encoders import Encoder
 from recommender.item_search import SearchSettings
-from recommender.scoring import EmbeddingRanker, RankedList, Ranker, top_k
+from recommender.scoring import EmbeddingRanker, RankedList, Ranker, SharedSimilarity, top_k
 from recommender.systems import DEFAULT_HISTORY_WEIGHT, HISTORY_BLEND, SYSTEM_KINDS, WHISPERLITE, ZERO_SHOT
 from recommender.whisperlite import WhisperLiteRanker
 
@@ -29,6 +29,7 @@ __all__ = [
     "RankedList",
     "Ranker",
     "SearchSettings",
+    "SharedSimilarity",
     "WhisperLiteRanker",
     "ZeroShotRanker",
     "build_ranker",
@@ -48,6 +49,9 @@ class ZeroShotRanker(EmbeddingRanker):
         user_rows: np.ndarray | None = None,
     ) -> np.ndarray:
         return self.similarity(request_vectors)
+
+    def scores_from_similarity(self, similarity: np.ndarray, history_rows: np.ndarray) -> np.ndarray:
+        return similarity
 
     def score_rows(
         self, request_vector: np.ndarray, history_rows: np.ndarray, rows: np.ndarray
@@ -97,6 +101,17 @@ class HistoryBlendRanker(EmbeddingRanker):
             return text
         blended = (1.0 - self.history_weight) * text + self.history_weight * self.similarity(centroids)
         return np.where(has[:, None], blended, text)  # no history: exactly the zero-shot scores
+
+    def scores_from_similarity(self, similarity: np.ndarray, history_rows: np.ndarray) -> np.ndarray:
+        # score_batch's arithmetic with its text part given: only c.I is left to compute, and
+        # the scores (hence ties and the tie rule) are bit-identical to score_batch's.
+        centroids, has = self.centroids([history_rows])
+        if not has[0]:
+            return similarity
+        out: np.ndarray = (1.0 - self.history_weight) * similarity + self.history_weight * self.similarity(
+            centroids
+        )[0]
+        return out
 
     def search_query(self, request_vector: np.ndarray, history_rows: np.ndarray) -> np.ndarray:
         # (1 - w) r.v + w c.v == ((1 - w) r + w c).v: one inner product orders the blend.
