@@ -77,9 +77,7 @@ def test_benchmark_ranks_exactly_like_the_app_for_the_untrained_systems(sim: Pre
         assert _benchmark_lists(ranker, sim, 20) == _app_lists(ranker, sim, 20)
 
 
-def test_a_shared_similarity_row_gives_the_same_lists_and_scores_as_scoring_alone(
-    sim: Prepared, encoder
-) -> None:  # type: ignore[no-untyped-def]
+def test_a_shared_similarity_row_ranks_bit_for_bit_like_scoring_alone(sim: Prepared, encoder) -> None:  # type: ignore[no-untyped-def]
     zero, blend = ZeroShotRanker(sim.index, encoder), HistoryBlendRanker(sim.index, encoder, 0.4)
     for e in build_cases(sim, sim.split.test).examples[:20]:
         vector = encoder.encode_text([e.request_text], normalize=True)[0]
