@@ -89,6 +89,10 @@ def test_a_shared_similarity_row_ranks_bit_for_bit_like_scoring_alone(sim: Prepa
             )
             assert (reused.item_ids, reused.scores) == (alone.item_ids, alone.scores)  # bit for bit
             assert reused.latency_ms >= shared.ms  # the shared mat-vec counts in each system's latency
+            again = ranker.rank_vector(
+                vector, e.history_item_ids, 20, exclude=e.history_item_ids, shared=shared
+            )
+            assert (again.item_ids, again.scores) == (alone.item_ids, alone.scores)  # kept c.I row
 
 
 def test_a_similarity_row_of_another_index_is_not_used(sim: Prepared, encoder) -> None:  # type: ignore[no-untyped-def]

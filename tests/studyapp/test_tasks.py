@@ -364,7 +364,7 @@ def test_slots_left_by_a_lapsed_claim_without_judgements_are_replaced(participan
 
 def test_request_item_similarity_is_computed_once_per_task(participant: Participant, monkeypatch) -> None:
     """Zero-shot, the history blend's text part and the attention check share one q.I mat-vec;
-    the only other one is the blend's history centroid (c.I)."""
+    the blend's history part (c.I) was kept from the participant's first request."""
     from recommender.scoring import EmbeddingRanker
 
     Study.objects.filter(pk=participant.study_id).update(attention_checks=True)
@@ -378,7 +378,7 @@ def test_request_item_similarity_is_computed_once_per_task(participant: Particip
 
     monkeypatch.setattr(EmbeddingRanker, "similarity", counting)
     assert rank_request(new_request(participant, "black formal leather shoes", number=2).pk) == "done"
-    assert len(calls) == 2  # q.I once, c.I once (the participant has picks)
+    assert len(calls) == 1 and calls[0][0] == 1  # q.I once; the same picks' c.I is not computed again
 
 
 def test_attention_check_of_a_large_catalog_scores_a_seeded_sample_not_the_whole_catalog(
