@@ -226,13 +226,28 @@ def attention_check_item(
     seed) instead of the whole catalog. Reproducible either way: same seed, same item.
     """
     ranker = content_ranker(catalog)
+    large = len(ranker.index.item_ids) >= search_settings().min_items
+    return least_similar_item(
+        ranker, vector, avoid, seed, sample=ATTENTION_SAMPLE_ROWS if large else None, shared=shared
+    )
+
+
+def least_similar_item(
+    ranker: ZeroShotRanker,
+    vector: np.ndarray,
+    avoid: set[str],
+    seed: int,
+    *,
+    sample: int | None = None,
+    shared: SharedSimilarity | None = None,
+) -> str:
+    """A seeded pick among the 5 % least similar items of the catalog, or of ``sample`` rows of it
+    drawn with ``seed`` (no whole-catalog mat-vec); items in ``avoid`` are never picked."""
     index = ranker.index
     n_items = len(index.item_ids)
-    if n_items >= search_settings().min_items:
-        sample = np.random.default_rng(seed).choice(
-            n_items, size=min(ATTENTION_SAMPLE_ROWS, n_items), replace=False
-        )
-        rows = np.sort(sample)  # sorted: reads the memory map front to back
+    if sample is not None:
+        drawn = np.random.default_rng(seed).choice(n_items, size=min(sample, n_items), replace=False)
+        rows = np.sort(drawn)  # sorted: reads a memory-mapped index front to back
         scores = ranker.rows_similarity(vector, rows)
     else:
         rows = np.arange(n_items)
