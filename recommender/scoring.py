@@ -44,7 +44,7 @@ class RankedList:
     scores: list[float]  # same order as item_ids
     system: str  # system kind, e.g. "zero_shot"
     version: str  # encoder id, plus checkpoint identity for trained systems
-    latency_ms: float  # wall time of rank(), encoding the request included
+    latency_ms: float  # wall time of rank() (encode included) or rank_vector() (+ a shared row used)
 
 
 @dataclass(frozen=True)
