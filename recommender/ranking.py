@@ -8,6 +8,8 @@ once per worker process with :func:`build_ranker`.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import numpy as np
@@ -15,7 +17,7 @@ import numpy as np
 from recommender.embeddings import ItemIndex
 from recommender.encoders import Encoder
 from recommender.item_search import SearchSettings
-from recommender.scoring import EmbeddingRanker, RankedList, Ranker, top_k
+from recommender.scoring import EmbeddingRanker, RankedList, Ranker, SharedSimilarity, top_k
 from recommender.systems import DEFAULT_HISTORY_WEIGHT, HISTORY_BLEND, SYSTEM_KINDS, WHISPERLITE, ZERO_SHOT
 from recommender.whisperlite import WhisperLiteRanker
 
@@ -29,6 +31,7 @@ __all__ = [
     "RankedList",
     "Ranker",
     "SearchSettings",
+    "SharedSimilarity",
     "WhisperLiteRanker",
     "ZeroShotRanker",
     "build_ranker",
@@ -49,10 +52,17 @@ class ZeroShotRanker(EmbeddingRanker):
     ) -> np.ndarray:
         return self.similarity(request_vectors)
 
+    def scores_from_similarity(self, similarity: np.ndarray, history_rows: np.ndarray) -> np.ndarray:
+        return similarity
+
     def score_rows(
         self, request_vector: np.ndarray, history_rows: np.ndarray, rows: np.ndarray
     ) -> np.ndarray:
         return self.rows_similarity(request_vector, rows)
+
+
+#: Histories whose c.I row a history-blend ranker keeps (about one per active participant).
+HISTORY_CACHE_SIZE = 64
 
 
 class HistoryBlendRanker(EmbeddingRanker):
@@ -72,6 +82,11 @@ class HistoryBlendRanker(EmbeddingRanker):
             raise ValueError("history_weight must be between 0 and 1")
         self.history_weight = history_weight
         self.version = f"{index.encoder_id};w={history_weight:g}"
+        # c.I of recent histories: a participant's history (their picks) is the same for every
+        # request, so their later requests skip the second mat-vec. Bounded: 9,583 items are
+        # 38 kB a row; a catalog large enough to need more is ranked through the index instead.
+        self._history_scores: OrderedDict[bytes, np.ndarray] = OrderedDict()
+        self._history_lock = threading.Lock()  # in-process (eager) tasks may rank from threads
 
     def centroids(self, history_rows: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """(B, D) unit centroids of each history and (B,) whether the history was non-empty."""
@@ -97,6 +112,34 @@ class HistoryBlendRanker(EmbeddingRanker):
             return text
         blended = (1.0 - self.history_weight) * text + self.history_weight * self.similarity(centroids)
         return np.where(has[:, None], blended, text)  # no history: exactly the zero-shot scores
+
+    def scores_from_similarity(self, similarity: np.ndarray, history_rows: np.ndarray) -> np.ndarray:
+        # score_batch's arithmetic with its text part given: only c.I is left to compute, and
+        # the scores (hence ties and the tie rule) are bit-identical to score_batch's.
+        if not len(history_rows):
+            return similarity
+        out: np.ndarray = (
+            1.0 - self.history_weight
+        ) * similarity + self.history_weight * self.history_similarity(history_rows)
+        return out
+
+    def history_similarity(self, history_rows: np.ndarray) -> np.ndarray:
+        """(N,) c.I for a non-empty history, computed as :meth:`score_batch` does; kept for the
+        last :data:`HISTORY_CACHE_SIZE` histories (it depends on nothing else)."""
+        key = np.ascontiguousarray(history_rows, dtype=np.int64).tobytes()
+        with self._history_lock:
+            found = self._history_scores.get(key)
+            if found is not None:
+                self._history_scores.move_to_end(key)
+                return found
+        centroids, _ = self.centroids([history_rows])
+        row: np.ndarray = self.similarity(centroids)[0]
+        row.setflags(write=False)  # shared between requests: nothing may change it
+        with self._history_lock:
+            self._history_scores[key] = row
+            if len(self._history_scores) > HISTORY_CACHE_SIZE:
+                self._history_scores.popitem(last=False)
+        return row
 
     def search_query(self, request_vector: np.ndarray, history_rows: np.ndarray) -> np.ndarray:
         # (1 - w) r.v + w c.v == ((1 - w) r + w c).v: one inner product orders the blend.

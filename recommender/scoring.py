@@ -44,7 +44,22 @@ class RankedList:
     scores: list[float]  # same order as item_ids
     system: str  # system kind, e.g. "zero_shot"
     version: str  # encoder id, plus checkpoint identity for trained systems
-    latency_ms: float  # wall time of rank(), encoding the request included
+    latency_ms: float  # wall time of rank() (encode included) or rank_vector() (+ a shared row used)
+
+
+@dataclass(frozen=True)
+class SharedSimilarity:
+    """One request's cosine similarity to every item of one item index, computed once.
+
+    Zero-shot scores, the history blend's text part and the attention check's "least
+    similar" pick are all this one row, so the app computes it once per request
+    (:meth:`EmbeddingRanker.shared_similarity`) and hands it to every ranker of that index
+    instead of each ranker running its own mat-vec.
+    """
+
+    index: ItemIndex  # the index ``row`` was computed over; rankers of another index ignore it
+    row: np.ndarray  # (N,) float32, request . item for every item of ``index``
+    ms: float  # wall time of the mat-vec; every system that uses it counts it in its own latency
 
 
 class Ranker(Protocol):
@@ -63,6 +78,8 @@ class Ranker(Protocol):
         history_item_ids: Sequence[str],
         k: int,
         exclude: Sequence[str] = (),
+        *,
+        shared: SharedSimilarity | None = None,
     ) -> RankedList: ...
 
 
@@ -267,6 +284,21 @@ class EmbeddingRanker:
             query = torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32))
             return (query @ self._vectors.T).numpy()
 
+    def shared_similarity(self, request_vector: np.ndarray) -> SharedSimilarity:
+        """The request's similarity row over this ranker's index, timed, to share with other rankers.
+
+        Computed exactly as :meth:`score_batch` computes its text part (a (1, D) batch), so a
+        ranker given it returns the same scores, bit for bit, as one that computes its own.
+        """
+        started = time.perf_counter()
+        row = self.similarity(np.asarray(request_vector, dtype=np.float32)[None, :])[0]
+        return SharedSimilarity(self.index, row, (time.perf_counter() - started) * 1000.0)
+
+    def scores_from_similarity(self, similarity: np.ndarray, history_rows: np.ndarray) -> np.ndarray | None:
+        """(N,) scores from the request's precomputed similarity row (N,), or None when this
+        system's scores are not built on it (then :meth:`rank_vector` scores on its own)."""
+        return None
+
     def score_batch(
         self,
         request_vectors: np.ndarray,
@@ -306,15 +338,29 @@ class EmbeddingRanker:
         k: int,
         exclude: Sequence[str] = (),
         *,
+        shared: SharedSimilarity | None = None,
         started: float | None = None,
     ) -> RankedList:
-        """Rank for an already encoded request: lets the app encode once and share the vector."""
+        """Rank for an already encoded request: lets the app encode once and share the vector.
+
+        ``shared`` is the request's similarity row over this ranker's index
+        (:meth:`shared_similarity`), computed once for every system that builds on it; the
+        ranker then skips its own request mat-vec and the row's time is added to this
+        system's ``latency_ms``, so that stays what the system alone would take.
+        """
         started = time.perf_counter() if started is None else started
         vectors = np.asarray(request_vector, dtype=np.float32)[None, :]
         history = self.index.rows(history_item_ids)
         exclude_rows = self.index.rows(exclude)
+        reused = None
+        if self.search is None and shared is not None and shared.index is self.index:
+            reused = self.scores_from_similarity(shared.row, history)
+        shared_ms = shared.ms if reused is not None and shared is not None else 0.0
         if self.search is not None:
             rows, found = self._rank_through_search(vectors[0], history, k, exclude_rows)
+        elif reused is not None:
+            (rows,) = rank_rows(reused[None, :], vectors, [history], k, [exclude_rows])
+            found = reused[rows]
         else:
             (rows,), scores = self.rank_batch(vectors, [history], k, [exclude_rows])
             found = scores[0, rows]
@@ -323,7 +369,7 @@ class EmbeddingRanker:
             scores=[float(x) for x in found],
             system=self.system,
             version=self.version,
-            latency_ms=(time.perf_counter() - started) * 1000.0,
+            latency_ms=(time.perf_counter() - started) * 1000.0 + shared_ms,
         )
 
     def rank(

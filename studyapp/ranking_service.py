@@ -31,8 +31,8 @@ from recommender.embeddings import (
 from recommender.encoders import Encoder, build_encoder
 from recommender.files import file_digest
 from recommender.item_search import CONTENT, SearchSettings, index_ready
-from recommender.ranking import RankedList, Ranker, ZeroShotRanker, build_ranker
-from recommender.systems import WHISPERLITE
+from recommender.ranking import RankedList, Ranker, SharedSimilarity, ZeroShotRanker, build_ranker
+from recommender.systems import HISTORY_BLEND, WHISPERLITE, ZERO_SHOT
 from studyapp.models import Catalog, Item, RankingSystem
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,14 @@ def get_encoder(spec: str | None = None) -> Encoder:
 _indexes: dict[tuple[int, str, str], ItemIndex] = {}
 _rankers: dict[tuple[int, str, float, str, float], Ranker] = {}
 _item_pks: dict[tuple[int, str], dict[str, int]] = {}
+_content: dict[str, ZeroShotRanker] = {}
+
+#: Rows sampled for the attention check of a catalog ranked through the approximate index:
+#: the 5 % least similar of 4,000 random rows plainly miss the request too, without a
+#: mat-vec over a million items per request (docs/study-protocol.md, "Attention checks").
+ATTENTION_SAMPLE_ROWS = 4_000
+#: Systems whose scores build on the request's similarity row (computed once per task).
+SIMILARITY_SYSTEMS = frozenset({ZERO_SHOT, HISTORY_BLEND})
 
 
 def catalog_items(catalog: Catalog) -> list:
@@ -108,6 +116,7 @@ def get_index(catalog: Catalog, *, progress: bool = False) -> ItemIndex:
             # version hold its index too, so they go with it.
             _indexes.clear()
             _rankers.clear()
+            _content.clear()
             _indexes[key] = index
         return index
 
@@ -136,6 +145,20 @@ def get_ranker(system: RankingSystem, catalog: Catalog) -> Ranker:
         return ranker
 
 
+def content_ranker(catalog: Catalog) -> ZeroShotRanker:
+    """The plain similarity ranker of the catalog's content vectors, one per process and index.
+
+    It computes the request's similarity row shared by the systems and the attention check;
+    cached because even its construction (wrapping the index as a tensor) showed in profiles.
+    """
+    index = get_index(catalog)
+    with _lock:
+        ranker = _content.get(index.fingerprint)
+        if ranker is None:
+            ranker = _content[index.fingerprint] = ZeroShotRanker(index, get_encoder())
+        return ranker
+
+
 @dataclasses.dataclass(frozen=True)
 class EncodedRequest:
     """A request's text embedding, computed once per task and shared by every consumer."""
@@ -151,6 +174,15 @@ def encode_request(request_text: str) -> EncodedRequest:
     return EncodedRequest(vector, (time.perf_counter() - started) * 1000.0)
 
 
+def request_similarity(catalog: Catalog, vector: np.ndarray) -> SharedSimilarity | None:
+    """The request's similarity to every item, computed once per task; None for a catalog ranked
+    through the approximate index (there no system scans the whole catalog)."""
+    ranker = content_ranker(catalog)
+    if len(ranker.index.item_ids) >= search_settings().min_items:
+        return None
+    return ranker.shared_similarity(vector)
+
+
 def rank_all(
     systems: list[RankingSystem],
     catalog: Catalog,
@@ -159,33 +191,76 @@ def rank_all(
     k: int,
     *,
     encoded: EncodedRequest | None = None,
+    shared: SharedSimilarity | None = None,
 ) -> dict[RankingSystem, RankedList]:
     """Every system's top-k for one request; history items are never recommended back.
 
     The request is encoded once (``encoded``, or here when not given) and the vector shared
-    by every system. Each list's ``latency_ms`` is that system's own scoring (mat-vec, top-k
-    and, for WhisperLite, its towers), without the shared encode: a system alone would take
-    ``encode_ms + latency_ms``. Keeping them apart keeps the per-system comparison honest.
+    by every system; so is its similarity row (``shared``, see :func:`request_similarity`),
+    on which zero-shot and the history blend build. Each list's ``latency_ms`` is that
+    system's own scoring (mat-vec, top-k and, for WhisperLite, its towers; the shared row's
+    time counted in each system that uses it), without the shared encode: a system alone
+    would take ``encode_ms + latency_ms``. Keeping them apart keeps the comparison honest.
     """
     encoded = encoded or encode_request(request_text)
     return {
-        s: get_ranker(s, catalog).rank_vector(encoded.vector, history, k, exclude=history) for s in systems
+        s: get_ranker(s, catalog).rank_vector(encoded.vector, history, k, exclude=history, shared=shared)
+        for s in systems
     }
 
 
-def attention_check_item(catalog: Catalog, vector: np.ndarray, avoid: set[str], seed: int) -> str:
+def attention_check_item(
+    catalog: Catalog,
+    vector: np.ndarray,
+    avoid: set[str],
+    seed: int,
+    *,
+    shared: SharedSimilarity | None = None,
+) -> str:
     """An item that plainly does not match the request: drawn from the 5% least similar items.
 
-    ``vector`` is the request's embedding (:func:`encode_request`): the check costs one
-    mat-vec, not another encode.
+    ``vector`` is the request's embedding (:func:`encode_request`) and ``shared`` its
+    similarity row when the task computed one: then the check costs no mat-vec at all. A
+    catalog ranked through the approximate index has no such row; the check then scores a
+    seeded sample of :data:`ATTENTION_SAMPLE_ROWS` rows (the same rows for the same request
+    seed) instead of the whole catalog. Reproducible either way: same seed, same item.
     """
-    index = get_index(catalog)
-    scores = ZeroShotRanker(index, get_encoder()).similarity(vector)
+    ranker = content_ranker(catalog)
+    large = len(ranker.index.item_ids) >= search_settings().min_items
+    return least_similar_item(
+        ranker, vector, avoid, seed, sample=ATTENTION_SAMPLE_ROWS if large else None, shared=shared
+    )
+
+
+def least_similar_item(
+    ranker: ZeroShotRanker,
+    vector: np.ndarray,
+    avoid: set[str],
+    seed: int,
+    *,
+    sample: int | None = None,
+    shared: SharedSimilarity | None = None,
+) -> str:
+    """A seeded pick among the 5 % least similar items of the catalog, or of ``sample`` rows of it
+    drawn with ``seed`` (no whole-catalog mat-vec); items in ``avoid`` are never picked."""
+    index = ranker.index
+    n_items = len(index.item_ids)
+    if sample is not None:
+        drawn = np.random.default_rng(seed).choice(n_items, size=min(sample, n_items), replace=False)
+        rows = np.sort(drawn)  # sorted: reads a memory-mapped index front to back
+        scores = ranker.rows_similarity(vector, rows)
+    else:
+        rows = np.arange(n_items)
+        scores = (
+            shared.row
+            if shared is not None and shared.index is index
+            else ranker.shared_similarity(vector).row
+        )
     n = max(1, len(scores) // 20)
     m = min(len(scores), n + len(avoid))  # enough low rows to leave n once ``avoid`` is dropped
     lowest = np.argpartition(scores, m - 1)[:m]  # O(N) instead of sorting the whole catalog
     lowest = lowest[np.lexsort((lowest, scores[lowest]))]  # by score, then row: deterministic
-    candidates = [index.item_ids[r] for r in lowest if index.item_ids[r] not in avoid]
+    candidates = [index.item_ids[r] for r in rows[lowest] if index.item_ids[r] not in avoid]
     return random.Random(seed).choice(candidates[:n])
 
 

@@ -92,7 +92,8 @@ def rank_request(self, request_pk: int) -> str:  # type: ignore[no-untyped-def]
 def _rank_claimed(claim: Claim) -> str:
     """Rank, plan and store under ``claim``: ~9 queries on the usual path (a test pins the count).
 
-    The request is encoded once; every system and the attention check share the vector.
+    The request is encoded once, and its similarity to every item computed once; every system
+    and the attention check share both.
     """
     from studyapp import display, ranking_service  # torch: only where ranking happens
 
@@ -106,13 +107,22 @@ def _rank_claimed(claim: Claim) -> str:
         raise ValueError("the study compares fewer than two systems")
     history = list(request.participant.picks.values_list("item__external_id", flat=True))
     encoded = ranking_service.encode_request(request.text)
+    check = study.attention_checks and not request.is_practice
+    # One request . item mat-vec shared by zero-shot, the history blend and the check.
+    shared = (
+        ranking_service.request_similarity(study.catalog, encoded.vector)
+        if check or any(s.kind in ranking_service.SIMILARITY_SYSTEMS for s in systems)
+        else None
+    )
     rankings = ranking_service.rank_all(
-        systems, study.catalog, request.text, history, study.k, encoded=encoded
+        systems, study.catalog, request.text, history, study.k, encoded=encoded, shared=shared
     )
     check_item = None
-    if study.attention_checks and not request.is_practice:
+    if check:
         shown = {i for r in rankings.values() for i in r.item_ids} | set(history)
-        check_item = ranking_service.attention_check_item(study.catalog, encoded.vector, shown, request.seed)
+        check_item = ranking_service.attention_check_item(
+            study.catalog, encoded.vector, shown, request.seed, shared=shared
+        )
     planned = display.plan_slots(request, rankings, check_item)
     item_pks = ranking_service.item_pks(study.catalog)
     lists = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 from collections import Counter
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 from recommender.catalog import CatalogItem
 from recommender.model import WhisperLiteConfig
 from recommender.ranking import HistoryBlendRanker, ZeroShotRanker, build_ranker
-from recommender.scoring import tie_keys, top_k
+from recommender.scoring import SharedSimilarity, tie_keys, top_k
 from recommender.training.cases import build_cases, rank_cases
 from recommender.training.simulation import simulate_shoppers
 from recommender.training.train import Prepared, prepare, train_whisperlite
@@ -74,6 +75,34 @@ def _benchmark_lists(ranker, prep: Prepared, k: int) -> list[list[str]]:  # type
 def test_benchmark_ranks_exactly_like_the_app_for_the_untrained_systems(sim: Prepared, encoder) -> None:  # type: ignore[no-untyped-def]
     for ranker in (ZeroShotRanker(sim.index, encoder), HistoryBlendRanker(sim.index, encoder, 0.4)):
         assert _benchmark_lists(ranker, sim, 20) == _app_lists(ranker, sim, 20)
+
+
+def test_a_shared_similarity_row_ranks_bit_for_bit_like_scoring_alone(sim: Prepared, encoder) -> None:  # type: ignore[no-untyped-def]
+    zero, blend = ZeroShotRanker(sim.index, encoder), HistoryBlendRanker(sim.index, encoder, 0.4)
+    for e in build_cases(sim, sim.split.test).examples[:20]:
+        vector = encoder.encode_text([e.request_text], normalize=True)[0]
+        shared = zero.shared_similarity(vector)
+        for ranker in (zero, blend):
+            alone = ranker.rank_vector(vector, e.history_item_ids, 20, exclude=e.history_item_ids)
+            reused = ranker.rank_vector(
+                vector, e.history_item_ids, 20, exclude=e.history_item_ids, shared=shared
+            )
+            assert (reused.item_ids, reused.scores) == (alone.item_ids, alone.scores)  # bit for bit
+            assert reused.latency_ms >= shared.ms  # the shared mat-vec counts in each system's latency
+            again = ranker.rank_vector(
+                vector, e.history_item_ids, 20, exclude=e.history_item_ids, shared=shared
+            )
+            assert (again.item_ids, again.scores) == (alone.item_ids, alone.scores)  # kept c.I row
+
+
+def test_a_similarity_row_of_another_index_is_not_used(sim: Prepared, encoder) -> None:  # type: ignore[no-untyped-def]
+    ranker = ZeroShotRanker(sim.index, encoder)
+    vector = encoder.encode_text(["a red dress"], normalize=True)[0]
+    wrong = SharedSimilarity(
+        dataclasses.replace(sim.index), np.zeros(len(sim.index.item_ids), np.float32), 0.0
+    )
+    expected = ranker.rank_vector(vector, [], 5)
+    assert ranker.rank_vector(vector, [], 5, shared=wrong).item_ids == expected.item_ids
 
 
 @pytest.mark.slow  # trains a network

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import numpy as np
 import pytest
 from django.utils import timezone
 
@@ -359,3 +360,58 @@ def test_slots_left_by_a_lapsed_claim_without_judgements_are_replaced(participan
     new = set(request.slots.values_list("pk", flat=True))
     assert new and not new & old
     assert RankedList.objects.filter(request=request).count() == 2
+
+
+def test_request_item_similarity_is_computed_once_per_task(participant: Participant, monkeypatch) -> None:
+    """Zero-shot, the history blend's text part and the attention check share one q.I mat-vec;
+    the blend's history part (c.I) was kept from the participant's first request."""
+    from recommender.scoring import EmbeddingRanker
+
+    Study.objects.filter(pk=participant.study_id).update(attention_checks=True)
+    rank_request(new_request(participant, "warm up", number=1).pk)
+    real = EmbeddingRanker.similarity
+    calls: list[tuple[int, ...]] = []
+
+    def counting(self, vectors):  # type: ignore[no-untyped-def]
+        calls.append(tuple(vectors.shape))
+        return real(self, vectors)
+
+    monkeypatch.setattr(EmbeddingRanker, "similarity", counting)
+    assert rank_request(new_request(participant, "black formal leather shoes", number=2).pk) == "done"
+    assert len(calls) == 1 and calls[0][0] == 1  # q.I once; the same picks' c.I is not computed again
+
+
+def test_attention_check_of_a_large_catalog_scores_a_seeded_sample_not_the_whole_catalog(
+    participant: Participant, settings, monkeypatch
+) -> None:
+    from recommender.scoring import EmbeddingRanker
+    from studyapp import ranking_service
+
+    catalog = participant.study.catalog
+    vector = ranking_service.encode_request("black formal leather shoes").vector
+    exact = ranking_service.attention_check_item(catalog, vector, set(), seed=7)
+    index = ranking_service.get_index(catalog)
+    full = dict(zip(index.item_ids, ranking_service.content_ranker(catalog).similarity(vector), strict=True))
+    n_items = len(index.item_ids)
+    settings.WHISPERLITE_ANN_MIN_ITEMS = 2  # this small catalog now counts as large
+
+    def no_full_scan(self, vectors):  # type: ignore[no-untyped-def]
+        raise AssertionError("the attention check scanned the whole catalog")
+
+    monkeypatch.setattr(EmbeddingRanker, "similarity", no_full_scan)
+    # A sample as large as the catalog holds every row: the pick is the exact path's.
+    assert ranking_service.attention_check_item(catalog, vector, set(), seed=7) == exact
+    scored: list[int] = []
+    real_rows = EmbeddingRanker.rows_similarity
+
+    def recording(self, v, rows):  # type: ignore[no-untyped-def]
+        scored.append(len(rows))
+        return real_rows(self, v, rows)
+
+    monkeypatch.setattr(EmbeddingRanker, "rows_similarity", recording)
+    monkeypatch.setattr(ranking_service, "ATTENTION_SAMPLE_ROWS", n_items // 3)
+    picks = [ranking_service.attention_check_item(catalog, vector, set(), seed=s) for s in (1, 1, 2, 3)]
+    assert scored == [n_items // 3] * 4  # a sample per request, never the whole catalog
+    assert picks[0] == picks[1]  # same request seed, same sample, same item
+    median = float(np.median(list(full.values())))
+    assert all(full[item] < median for item in picks)  # still plainly off the request
