@@ -151,6 +151,7 @@ class ClientLog:
     latencies: list[tuple[float, float]] = field(default_factory=list)  # (end time, ms)
     acknowledged: dict[int, list[str]] = field(default_factory=dict)  # slot -> labels stored, in order
     errors: list[str] = field(default_factory=list)
+    ran_out: bool = False  # every slot rated before the end: the measured rate would be too low
 
 
 CSRF_INPUT = re.compile(rb'name="csrfmiddlewaretoken" value="([^"]+)"')
@@ -216,6 +217,7 @@ async def participant(
             continue
         log.acknowledged.setdefault(slot, []).append(label)
         log.latencies.append((done, (done - sent) * 1000))
+    log.ran_out = time.monotonic() < stop
     http.close()
     return log
 
@@ -267,6 +269,7 @@ class Run:
     window_rates: list[float]
     latencies_ms: list[float]
     writes: int
+    ran_out: int  # clients that rated every slot before the end
     errors: list[str]
     lost: int
     wrong: int
@@ -292,7 +295,10 @@ def check_landed(logs: Sequence[ClientLog], stored: dict[str, list]) -> tuple[in
 
 
 def one_run(stack: Stack, args: argparse.Namespace, tag: str) -> Run:
-    requests_each = max(1, math.ceil((args.warmup + args.seconds) * 40 / (2 * args.k)))
+    # Enough slots that no client runs out before the end: one client alone on a quiet host
+    # rates about 300 a second (a write is ~3 ms of round trip), 50 share a few hundred.
+    per_client_rate = max(40.0, 2400.0 / args.clients)
+    requests_each = max(1, math.ceil((args.warmup + args.seconds) * per_client_rate / (2 * args.k)))
     setup = json.loads(stack.django(SETUP, str(args.clients), str(requests_each), str(args.k), tag))
     try:
         scale = setup["scale"] + ["na"]
@@ -314,6 +320,7 @@ def one_run(stack: Stack, args: argparse.Namespace, tag: str) -> Run:
         window_rates=[float(w) for w in windows],
         latencies_ms=[ms for _, ms in measured],
         writes=len(measured),
+        ran_out=sum(log.ran_out for log in logs),
         errors=[e for log in logs for e in log.errors],
         lost=lost,
         wrong=wrong,
@@ -391,6 +398,14 @@ def figures_from(runs: Sequence[Run], args: argparse.Namespace, config: str) -> 
             limit=0,
         ),  # fmt: skip
         Figure(SECTION, "judgements nobody acknowledged", sum(r.extra for r in runs), "", writes, limit=0),
+        Figure(
+            SECTION,
+            "clients out of slots before the end (rate too low)",
+            sum(r.ran_out for r in runs),
+            "",
+            args.clients * len(runs),
+            limit=0,
+        ),  # fmt: skip
     ]
     return figures
 

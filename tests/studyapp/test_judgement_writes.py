@@ -168,6 +168,7 @@ def test_bench_writes_in_small_prints_its_figures_and_loses_nothing(
     assert "writes/s (1 s windows)" in capsys.readouterr().out
     assert figures["writes/s (1 s windows)"].value > 0
     assert figures["write latency p99"].n and figures["write latency p99"].value > 0
+    assert figures["clients out of slots before the end (rate too low)"].value == 0
     for name in ("errors (non-200 or wrong fragment)", "acknowledged ratings missing in the database",
                  "slots whose stored label/changes differ", "judgements nobody acknowledged"):  # fmt: skip
         assert figures[name].value == 0, name
