@@ -82,11 +82,12 @@ def latency_figures(
     p95_limit: float | None = None,
     p99_limit: float | None = None,
     note: str = "",
+    with_p99: bool = False,
 ) -> list[Figure]:
-    """p50 and p95 (and p99 when it has a limit) of latencies in ms, each with its 95 % CI."""
+    """p50 and p95 (and p99 when it has a limit or ``with_p99``) of latencies in ms, each with its 95 % CI."""
     figures = []
     for q, limit in ((50, p50_limit), (95, p95_limit), (99, p99_limit)):
-        if q == 99 and limit is None:
+        if q == 99 and limit is None and not with_p99:
             continue
         low, high = percentile_ci(values_ms, q)
         figures.append(

@@ -160,14 +160,20 @@ def test_bench_writes_in_small_prints_its_figures_and_loses_nothing(
     var_dir = Path(os.environ.get("WHISPERLITE_VAR_DIR", "/tmp")) / "test_bench_writes"
     args = bench_writes.parse_args(
         ["--clients", "3", "--seconds", "2", "--warmup", "0.5", "--runs", "1", "--k", "3",
-         "--workers", "1", "--threads", "4", "--database-url", test_db, "--existing-database",
+         "--workers", "1", "--threads", "4", "--paced-rate", "60", "--database-url", test_db, "--existing-database",
          "--var-dir", str(var_dir)]
     )  # fmt: skip
     figures = {f.name: f for f in bench_writes.collect(args)}
     print_figures(list(figures.values()))
     assert "writes/s (1 s windows)" in capsys.readouterr().out
     assert figures["writes/s (1 s windows)"].value > 0
-    assert figures["write latency p99"].n and figures["write latency p99"].value > 0
+    saturated, paced = (
+        figures["write latency, no pause (saturated) p99"],
+        figures["paced at 60/s: write latency p99"],
+    )
+    assert saturated.n and saturated.value > 0 and saturated.limit is None
+    assert paced.n and paced.value > 0 and paced.limit == 100.0  # the limit applies to the paced run
+    assert figures["paced at 60/s: writes/s achieved"].n
     assert figures["clients out of slots before the end (rate too low)"].value == 0
     for name in ("errors (non-200 or wrong fragment)", "acknowledged ratings missing in the database",
                  "slots whose stored label/changes differ", "judgements nobody acknowledged"):  # fmt: skip
