@@ -118,8 +118,16 @@ def host_label() -> str:
     return f"{kind} (load average {load:.1f} on {cores} cores)"
 
 
+#: The host before this process measured anything: the load average at the end counts the
+#: benchmark's own servers and clients, so "shared" at the end alone does not mean others ran.
+AT_START = host_label()
+
+
 def machine_line() -> str:
-    return f"{platform.node()}: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; {host_label()}"
+    return (
+        f"{platform.node()}: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+        f"at the start: {AT_START}; now: {host_label()}"
+    )
 
 
 def _fmt(value: float) -> str:
