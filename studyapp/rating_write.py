@@ -116,12 +116,14 @@ def save_rating(
     """
     if connection.vendor != "postgresql":
         return None
-    now = now or timezone.now()
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(LOCK_SQL, [slot_id, token, Request.Status.DONE])
         row = cursor.fetchone()
         if row is None:  # unknown participant, someone else's slot, not ready: the general path says which
             return None
+        # Read the clock under the lock: a rating that waited for another one's lock is later
+        # than it, so its response time is never negative (clamped to 0 and flagged too fast).
+        now = now or timezone.now()
         request_id, completed_at, ready_at, participant_id, rating_scale, allow_cant_judge, min_s, title = row
         # An unsaved Study carrying the two settings check_label reads: one rule, one message.
         label = check_label(Study(rating_scale=rating_scale, allow_cant_judge=allow_cant_judge), raw_label)

@@ -354,7 +354,6 @@ def do_save_judgement(participant: Participant, slot_id: int, raw_label: str | N
     the previous answer) is read under the lock. ``participant.study`` should be loaded.
     """
     label = check_label(participant.study, raw_label)
-    now = timezone.now()
     with transaction.atomic():
         slot = (
             Slot.objects.select_related("request", "item")
@@ -364,6 +363,7 @@ def do_save_judgement(participant: Participant, slot_id: int, raw_label: str | N
         )
         if slot is None:
             raise StudyError("That item is not in your recommendations.", status=404)
+        now = timezone.now()  # under the lock: later than every rating that held it before
         request = slot.request
         if request.completed_at is not None:
             raise StudyError("This request is finished; its ratings can no longer change.", status=409)

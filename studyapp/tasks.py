@@ -105,7 +105,8 @@ def _rank_claimed(claim: Claim) -> str:
     systems = list(study.systems.order_by("pk"))
     if len(systems) < 2:
         raise ValueError("the study compares fewer than two systems")
-    history = list(request.participant.picks.values_list("item__external_id", flat=True))
+    # In pick order: the history's order feeds the tie seed and the blend's c.I cache key.
+    history = list(request.participant.picks.order_by("pk").values_list("item__external_id", flat=True))
     encoded = ranking_service.encode_request(request.text)
     check = study.attention_checks and not request.is_practice
     # One request . item mat-vec shared by zero-shot, the history blend and the check.
