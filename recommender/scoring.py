@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import hashlib
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-import torch
 
 from recommender.ann import TIE_MARGIN, VectorSearch
 from recommender.embeddings import ItemIndex
@@ -215,13 +213,11 @@ class EmbeddingRanker:
         self.index = index
         self.encoder = encoder
         self.version = index.encoder_id
-        # Score with torch, sharing the index's memory: numpy's BLAS pool contends with torch's
-        # threads in the same process (3-7 ms vs 0.4 ms per request on 9.6k items, measured).
-        with warnings.catch_warnings():
-            # A copy-on-write memmap (shared index) is writable; a read-only one makes torch
-            # warn. Nothing writes through this tensor either way.
-            warnings.simplefilter("ignore", UserWarning)
-            self._vectors = torch.from_numpy(index.vectors)  # (N, D), shares memory
+        # Score with numpy's BLAS on the index's own memory: its single-row product (gemv) took
+        # 0.3-0.8 ms on 9.6k items where torch's took 1.0-1.8 ms, one thread each (issue 10).
+        # Its thread pool must match torch's: two pools that each want every core contend
+        # (3-7 ms per request when they did); the app sets both (ranking_service.configure_threads).
+        self._vectors = index.vectors  # (N, D)
 
     # -- the approximate path (large catalogs); see recommender/item_search.py ---------------
 
@@ -260,10 +256,8 @@ class EmbeddingRanker:
 
     def rows_similarity(self, vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """(len(rows),) cosine similarity of the given items to one unit vector (D,)."""
-        with torch.no_grad():
-            query = torch.from_numpy(np.ascontiguousarray(vector, dtype=np.float32)[None, :])
-            items = torch.from_numpy(np.ascontiguousarray(self.index.vectors[rows], dtype=np.float32))
-            out: np.ndarray = (query @ items.T).numpy()[0]
+        items = np.ascontiguousarray(self.index.vectors[rows], dtype=np.float32)
+        out: np.ndarray = items @ np.asarray(vector, dtype=np.float32)
         return out
 
     def _rank_through_search(
@@ -280,9 +274,13 @@ class EmbeddingRanker:
 
     def similarity(self, vectors: np.ndarray) -> np.ndarray:
         """(B, N) cosine similarity of every item to unit vectors (B, D); (N,) for one vector (D,)."""
-        with torch.no_grad():
-            query = torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32))
-            return (query @ self._vectors.T).numpy()
+        query = np.asarray(vectors, dtype=np.float32)
+        if query.ndim == 2 and len(query) == 1:
+            # One request: a matrix-vector product, the kernel the floor of a task is measured with.
+            row: np.ndarray = self._vectors @ query[0]
+            return row[None, :]
+        out: np.ndarray = query @ self._vectors.T
+        return out
 
     def shared_similarity(self, request_vector: np.ndarray) -> SharedSimilarity:
         """The request's similarity row over this ranker's index, timed, to share with other rankers.

@@ -48,7 +48,11 @@ class WhisperLiteRanker(EmbeddingRanker):
         self.model = model
         self.model.eval()
         self.version = f"{index.encoder_id};{version or 'in-memory model'}"
-        self._frozen = self._vectors  # (N, D) the content vectors, shared with the index
+        with warnings.catch_warnings():
+            # A copy-on-write memmap (shared index) is writable; a read-only one makes torch
+            # warn. Nothing writes through this tensor either way.
+            warnings.simplefilter("ignore", UserWarning)
+            self._frozen = torch.from_numpy(index.vectors)  # (N, D) content vectors, shares memory
         self._item_matrix: torch.Tensor | None = None  # (N, D) item-tower outputs, when computed
 
     @property

@@ -61,13 +61,13 @@ def _swap_in_check(slots: list[presentation.Slot], check_item: str, seed: int) -
     return [replace(slot, position=i) for i, slot in enumerate(with_check, start=1)]
 
 
-def save_slots(request: Request, planned: list[presentation.Slot], item_pks: Mapping[str, int]) -> None:
-    """Write the planned slots in one bulk insert; call inside the transaction that stores the lists.
+def slot_rows(request: Request, planned: list[presentation.Slot], item_pks: Mapping[str, int]) -> list[Slot]:
+    """The planned slots as unsaved rows of the request.
 
     ``item_pks`` maps external ids to Item pks (:func:`studyapp.ranking_service.item_pks`,
-    cached per catalog version), so the write needs no item lookup.
+    cached per catalog version), so the rows need no item lookup.
     """
-    Slot.objects.bulk_create(
+    return [
         Slot(
             request=request,
             list_label=s.list_label,
@@ -78,4 +78,9 @@ def save_slots(request: Request, planned: list[presentation.Slot], item_pks: Map
             is_attention_check=s.is_attention_check,
         )
         for s in planned
-    )
+    ]
+
+
+def save_slots(request: Request, planned: list[presentation.Slot], item_pks: Mapping[str, int]) -> None:
+    """Write the planned slots in one bulk insert; call inside the transaction that stores the lists."""
+    Slot.objects.bulk_create(slot_rows(request, planned, item_pks))

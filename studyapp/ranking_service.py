@@ -46,13 +46,17 @@ def configure_threads() -> int:
     per core (plus gunicorn and PostgreSQL) then runs cores x cores threads that fight for
     the same cores: on the shared 2-core host, submit-to-lists p50 was 7.0 s with torch's
     default and 1.5 s with one thread per worker process (issue 10). Scale out with worker
-    processes (``CELERY_WORKER_CONCURRENCY``), not threads. Returns the count now in force.
+    processes (``CELERY_WORKER_CONCURRENCY``), not threads. numpy's BLAS (the rankers'
+    mat-vec) gets the same count: two thread pools that each want every core contend too.
+    Returns the count now in force.
     """
     import torch
+    from threadpoolctl import threadpool_limits
 
     wanted = int(settings.WHISPERLITE_TORCH_THREADS)
     if torch.get_num_threads() != wanted:
         torch.set_num_threads(wanted)
+    threadpool_limits(limits=wanted, user_api="blas")
     return torch.get_num_threads()
 
 
@@ -260,8 +264,9 @@ def least_similar_item(
     m = min(len(scores), n + len(avoid))  # enough low rows to leave n once ``avoid`` is dropped
     lowest = np.argpartition(scores, m - 1)[:m]  # O(N) instead of sorting the whole catalog
     lowest = lowest[np.lexsort((lowest, scores[lowest]))]  # by score, then row: deterministic
-    candidates = [index.item_ids[r] for r in rows[lowest] if index.item_ids[r] not in avoid]
-    return random.Random(seed).choice(candidates[:n])
+    candidates = rows[lowest]
+    candidates = candidates[~np.isin(candidates, index.rows(list(avoid)))][:n]  # rows, not ids: cheaper
+    return index.item_ids[random.Random(seed).choice(candidates.tolist())]
 
 
 def item_pks(catalog: Catalog) -> dict[str, int]:

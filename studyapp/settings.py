@@ -202,6 +202,9 @@ WHISPERLITE_MAX_REQUEST_CHARS = env.int("WHISPERLITE_MAX_REQUEST_CHARS", default
 # process when tasks run in-process) re-sends requests whose message was never sent or may have
 # been lost, every WHISPERLITE_SWEEP_SECONDS, at most once per WHISPERLITE_RESEND_SECONDS each.
 WHISPERLITE_CLAIM_LEASE_SECONDS = env.int("WHISPERLITE_CLAIM_LEASE_SECONDS", default=15)
+# The ranking task's two statements are prepared on the server (planned once per connection;
+# studyapp/ranking_store.py). Off behind a transaction-pooling PgBouncer older than 1.21.
+WHISPERLITE_PREPARED_STATEMENTS = env.bool("WHISPERLITE_PREPARED_STATEMENTS", default=True)
 WHISPERLITE_SWEEP_SECONDS = env.float("WHISPERLITE_SWEEP_SECONDS", default=5.0)  # 0 turns it off
 WHISPERLITE_RESEND_SECONDS = env.int("WHISPERLITE_RESEND_SECONDS", default=15)
 # Participants are told that preparing takes longer than usual after this many seconds.

@@ -7,51 +7,19 @@ never load it.
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from celery import shared_task
-from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db import InterfaceError, OperationalError, transaction
 
+from studyapp.leases import keeper
 from studyapp.models import Judgement, RankedList, Request
-from studyapp.models.lifecycle import MAX_ATTEMPTS, Claim, lease_seconds
+from studyapp.models.lifecycle import MAX_ATTEMPTS
+from studyapp.ranking_store import ClaimedRequest, claim_and_load, store_first
 
 log = logging.getLogger(__name__)
 
 #: Errors that say "the database blinked", not "this request is bad": retried with backoff.
 TRANSIENT_ERRORS = (OperationalError, InterfaceError)
-
-
-@contextmanager
-def lease_kept(claim: Claim) -> Iterator[None]:
-    """Renew the claim's lease every third of it while the body runs (ranking holds no lock).
-
-    Runs in a thread with its own database connection; a renewal that fails (database gone)
-    is tried again at the next beat, and a lease that lapses meanwhile only lets the sweeper
-    hand the request to another worker, whose claim then wins the final write.
-    """
-    stop = threading.Event()
-
-    def beat() -> None:
-        try:
-            while not stop.wait(lease_seconds() / 3):
-                try:
-                    if not Request.objects.renew(claim):
-                        return  # taken over or finished: nothing to keep
-                except TRANSIENT_ERRORS as exc:
-                    log.warning("could not renew the lease of request %s: %s", claim.pk, exc)
-                    connection.close()
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=beat, name=f"lease-{claim.pk}", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=5)
 
 
 # acks_late: a worker that dies mid-task leaves the message to be redelivered; the claim and
@@ -70,12 +38,13 @@ def lease_kept(claim: Claim) -> Iterator[None]:
 )
 def rank_request(self, request_pk: int) -> str:  # type: ignore[no-untyped-def]
     """Run every system of the study on the request and store the lists and displayed slots."""
-    claim = Request.objects.claim(request_pk, claimant=self.request.id or "")
-    if claim is None:
+    claimed = claim_and_load(request_pk, claimant=self.request.id or "")
+    if claimed is None:
         return "skipped"  # gone, already done, failed, or held by a live worker
+    claim = claimed.claim
     try:
-        with lease_kept(claim):
-            return _rank_claimed(claim)
+        with keeper.kept(claim):
+            return _rank_claimed(claimed)
     except TRANSIENT_ERRORS:
         log.warning("request %s hit a transient database error; retrying", request_pk, exc_info=True)
         try:
@@ -89,24 +58,22 @@ def rank_request(self, request_pk: int) -> str:  # type: ignore[no-untyped-def]
         return "failed"
 
 
-def _rank_claimed(claim: Claim) -> str:
-    """Rank, plan and store under ``claim``: ~9 queries on the usual path (a test pins the count).
+def _rank_claimed(claimed: ClaimedRequest) -> str:
+    """Rank, plan and store a claimed request: two statements on PostgreSQL's usual path, the
+    claim that loaded it and the write (:mod:`studyapp.ranking_store`; a test pins the count).
 
     The request is encoded once, and its similarity to every item computed once; every system
     and the attention check share both.
     """
     from studyapp import display, ranking_service  # torch: only where ranking happens
 
-    request = Request.objects.select_related("participant__study__catalog").get(pk=claim.pk)
+    claim, request, systems, history = claimed.claim, claimed.request, claimed.systems, claimed.history
     study = request.participant.study
     if request.attempts > MAX_ATTEMPTS:
         Request.objects.fail(claim, f"gave up after {MAX_ATTEMPTS} attempts (workers kept dying on it)")
         return "failed"
-    systems = list(study.systems.order_by("pk"))
     if len(systems) < 2:
         raise ValueError("the study compares fewer than two systems")
-    # In pick order: the history's order feeds the tie seed and the blend's c.I cache key.
-    history = list(request.participant.picks.order_by("pk").values_list("item__external_id", flat=True))
     encoded = ranking_service.encode_request(request.text)
     check = study.attention_checks and not request.is_practice
     # One request . item mat-vec shared by zero-shot, the history blend and the check.
@@ -138,12 +105,8 @@ def _rank_claimed(claim: Claim) -> str:
         )
         for system, ranked in rankings.items()
     ]
-    with transaction.atomic():
-        # Usual path: the conditional UPDATE both checks the claim and locks the row.
-        if Request.objects.complete_first(claim):
-            RankedList.objects.bulk_create(lists)
-            display.save_slots(request, planned, item_pks)
-            return "done"
+    if store_first(claim, lists, display.slot_rows(request, planned, item_pks)):
+        return "done"
     with transaction.atomic():
         # Slots from an earlier run under a lapsed claim (or the claim is gone): look first.
         locked = Request.objects.held_by(claim).select_for_update().first()

@@ -311,8 +311,10 @@ def test_a_new_catalog_version_drops_the_old_rankers(participant: Participant) -
 def test_ranking_task_stays_within_its_query_budget(
     participant: Participant, django_assert_max_num_queries
 ) -> None:
-    """Claim, read request/systems/history, one conditional UPDATE, one bulk insert each for lists
-    and slots (plus this test's savepoint pair): a lookup creeping back into the task fails here."""
+    """The ORM path's budget (SQLite; PostgreSQL's two statements are pinned in
+    test_ranking_store.py): claim, read request/systems/history, one conditional UPDATE, one bulk
+    insert each for lists and slots, plus this test's savepoint pair. A lookup creeping back into
+    the task fails here."""
     Study.objects.filter(pk=participant.study_id).update(attention_checks=True)
     rank_request(new_request(participant, "warm up", number=1).pk)  # per-process caches filled
     request = new_request(participant, "black formal leather shoes", number=2)
