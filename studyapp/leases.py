@@ -39,8 +39,14 @@ class LeaseKeeper:
     """
 
     def __init__(self) -> None:
-        self._due: dict[int, tuple[Claim, float]] = {}  # key -> (claim, monotonic time due)
         self._keys = itertools.count()
+        self._start_afresh()
+        # A forked child (a prefork worker process) inherits the parent's claims and, were the
+        # parent's keeper holding it at the fork, a locked lock: it starts with neither.
+        os.register_at_fork(after_in_child=self._start_afresh)
+
+    def _start_afresh(self) -> None:
+        self._due: dict[int, tuple[Claim, float]] = {}  # key -> (claim, monotonic time due)
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
         self._pid = 0
@@ -103,6 +109,11 @@ class LeaseKeeper:
             renewed = Request.objects.renew(claim)
         except (OperationalError, InterfaceError) as exc:
             log.warning("could not renew the lease of request %s: %s", claim.pk, exc)
+            connection.close()
+            return
+        except Exception:
+            # Never let one bad renewal end the thread that keeps every claim of the process.
+            log.exception("renewing the lease of request %s failed", claim.pk)
             connection.close()
             return
         if not renewed:  # taken over or finished: nothing to keep

@@ -12,7 +12,7 @@ two steps is one statement:
    one statement: all or nothing, and rows are inserted only if the update happened (they
    take the request id from its ``RETURNING``).
 
-Both statements are fixed texts, built once from the models' metadata (a field added to a
+Both statements are fixed texts, built once, their column lists from the models' metadata (a field added to a
 model travels through here without an edit) and prepared on the server (see :func:`_cursor`).
 The two ``UPDATE`` conditions are written here in SQL for that reason; they mirror
 :meth:`~studyapp.models.lifecycle.RequestQuerySet.claim` and ``complete_first``, and
@@ -126,12 +126,16 @@ def _cursor() -> Iterator[Any]:
     binds parameters on the client and never prepares, so this cursor binds on the server and
     prepares every statement it runs (``WHISPERLITE_PREPARED_STATEMENTS``: off behind a
     transaction-pooling PgBouncer older than 1.21, which cannot keep prepared statements).
-    Queries still go through Django's cursor wrapper: logged, counted, execute wrappers run.
+    Queries still go through Django's cursor wrapper: logged, counted, errors translated,
+    execute wrappers run. Prepared statements live as long as the connection, which a worker
+    keeps between tasks (``CELERY_DB_REUSE_MAX``); psycopg prepares them again after a
+    rollback on the connection (it deallocates them all then).
     """
     if not settings.WHISPERLITE_PREPARED_STATEMENTS:
         with connection.cursor() as cursor:
             yield cursor
         return
+    connection.close_if_health_check_failed()  # what connection.cursor() does first
     connection.ensure_connection()
     if connection.connection.prepare_threshold is None:
         # Django turns psycopg's preparing off (None), which also ignores ``prepare=True``; a

@@ -147,6 +147,11 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=CELERY_B
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+# Celery's Django fixup closes the database connection before and after every task unless
+# this is set: a new PostgreSQL connection per ranking (5.3 ms here, more than all the task's
+# SQL). Kept instead, like a web process's between requests: checked before each task
+# (studyapp/worker_init.py, with CONN_HEALTH_CHECKS) and recycled after DATABASE_CONN_MAX_AGE.
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # one ranking at a time per process: they are CPU-bound
 # One worker process per core by default (each with WHISPERLITE_TORCH_THREADS torch threads).
 CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=os.cpu_count() or 1)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 
-from celery.signals import worker_init, worker_process_init, worker_ready, worker_shutdown
+from celery.signals import task_prerun, worker_init, worker_process_init, worker_ready, worker_shutdown
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,20 @@ def _load_in_pool_process(**kwargs: object) -> None:
 def _load_in_main_process(sender: object = None, **kwargs: object) -> None:
     if "prefork" not in str(getattr(sender, "pool_cls", "prefork")):
         load_encoder()
+
+
+@task_prerun.connect
+def _check_connections(sender: object = None, **kwargs: object) -> None:
+    """Before each task, what Django does before each web request: drop a connection that is
+    broken or past ``DATABASE_CONN_MAX_AGE``, and have the next query check it first
+    (``CONN_HEALTH_CHECKS``), so a database restart costs no task an error. Connections
+    outlive tasks (``CELERY_DB_REUSE_MAX``) instead of being opened anew for each one."""
+    if getattr(getattr(sender, "request", None), "is_eager", False):
+        return  # in-process: the caller's connection, managed by the caller
+    from django.db import connections
+
+    for conn in connections.all(initialized_only=True):
+        conn.close_if_unusable_or_obsolete()
 
 
 @worker_ready.connect

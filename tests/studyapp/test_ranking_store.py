@@ -31,6 +31,7 @@ STATES = [
     ("running", None, "worker-a"),  # from before leases
     ("running", 60, "worker-a"),  # held by a live worker
     ("running", 60, "me"),  # my own claim, taken back by my retry
+    ("running", 60, ""),  # held by a live claim without a task id: never "my own"
     ("done", None, "worker-a"),
     ("failed", None, "worker-a"),
 ]
@@ -108,16 +109,17 @@ def test_one_statement_claim_loads_what_the_orm_reads(participant: Participant) 
 def test_one_statement_claim_takes_exactly_what_the_orm_claim_takes(
     participant: Participant, status: str, lease: int | None, claimed_by: str
 ) -> None:
-    one = new_request(participant, 1, status, lease, claimed_by)
-    other = new_request(participant, 2, status, lease, claimed_by)
-    by_sql = ranking_store.claim_and_load(one.pk, "me")
-    by_orm = ranking_store.claim_and_load_orm(other.pk, "me")
-    assert (by_sql is None) == (by_orm is None)
-    one.refresh_from_db()
-    other.refresh_from_db()
-    assert (one.status, one.attempts, one.claimed_by) == (other.status, other.attempts, other.claimed_by)
-    if by_sql is not None and by_orm is not None:
-        assert one.lease_expires_at - one.started_at == other.lease_expires_at - other.started_at
+    for number, claimant in ((1, "me"), (3, "")):  # a claimant, and a call without a task id
+        one = new_request(participant, number, status, lease, claimed_by)
+        other = new_request(participant, number + 1, status, lease, claimed_by)
+        by_sql = ranking_store.claim_and_load(one.pk, claimant)
+        by_orm = ranking_store.claim_and_load_orm(other.pk, claimant)
+        assert (by_sql is None) == (by_orm is None), claimant
+        one.refresh_from_db()
+        other.refresh_from_db()
+        assert (one.status, one.attempts, one.claimed_by) == (other.status, other.attempts, other.claimed_by)
+        if by_sql is not None and by_orm is not None:
+            assert one.lease_expires_at - one.started_at == other.lease_expires_at - other.started_at
 
 
 @postgresql_only
@@ -130,6 +132,18 @@ def test_one_statement_store_writes_the_rows_the_orm_store_writes(participant: P
     assert stored(one) == stored(other)
     lists, slots, state = stored(one)
     assert len(lists) == 2 and len(slots) == 6 and state["status"] == "done" and state["ready"]
+
+
+@postgresql_only
+def test_slots_credited_to_no_system_are_stored_like_the_orm_stores_them(participant: Participant) -> None:
+    one, other = new_request(participant, 1), new_request(participant, 2)
+    for request, store in ((one, ranking_store.store_first), (other, ranking_store.store_first_orm)):
+        lists, slots = rows_for(request, participant)
+        for slot in slots:
+            slot.team_id = None  # pooled lists: every team empty, an array of NULLs only
+        assert store(Request.objects.claim(request.pk), lists, slots)
+    assert stored(one) == stored(other)
+    assert all(s["team_id"] is None for s in stored(one)[1])
 
 
 @pytest.mark.parametrize("store", [ranking_store.store_first, ranking_store.store_first_orm])
