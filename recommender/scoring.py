@@ -213,11 +213,6 @@ class EmbeddingRanker:
         self.index = index
         self.encoder = encoder
         self.version = index.encoder_id
-        # Score with numpy's BLAS on the index's own memory: its single-row product (gemv) took
-        # 0.3-0.8 ms on 9.6k items where torch's took 1.0-1.8 ms, one thread each (issue 10).
-        # Its thread pool must match torch's: two pools that each want every core contend
-        # (3-7 ms per request when they did); the app sets both (ranking_service.configure_threads).
-        self._vectors = index.vectors  # (N, D)
 
     # -- the approximate path (large catalogs); see recommender/item_search.py ---------------
 
@@ -274,12 +269,16 @@ class EmbeddingRanker:
 
     def similarity(self, vectors: np.ndarray) -> np.ndarray:
         """(B, N) cosine similarity of every item to unit vectors (B, D); (N,) for one vector (D,)."""
+        # numpy's BLAS on the index's own memory: its single-row product (gemv) took 0.3-0.8 ms
+        # on 9.6k items where torch's took 1.0-1.8 ms, one thread each (issue 10). Its thread
+        # pool must match torch's: two pools that each want every core contend (3-7 ms per
+        # request when they did); the app sets both (ranking_service.configure_threads).
         query = np.asarray(vectors, dtype=np.float32)
         if query.ndim == 2 and len(query) == 1:
             # One request: a matrix-vector product, the kernel the floor of a task is measured with.
-            row: np.ndarray = self._vectors @ query[0]
+            row: np.ndarray = self.index.vectors @ query[0]
             return row[None, :]
-        out: np.ndarray = query @ self._vectors.T
+        out: np.ndarray = query @ self.index.vectors.T
         return out
 
     def shared_similarity(self, request_vector: np.ndarray) -> SharedSimilarity:

@@ -121,16 +121,6 @@ def confine_to_var_dir(var_dir: str) -> None:
 # --- task: the ranking task and its floor ------------------------------------------------------
 
 
-def timed(fn: Any, n: int) -> list[float]:
-    """Wall times of n calls ``fn(i)`` in ms."""
-    out = []
-    for i in range(n):
-        started = time.perf_counter()
-        fn(i)
-        out.append((time.perf_counter() - started) * 1000.0)
-    return out
-
-
 def task_section(args: argparse.Namespace) -> list[Figure]:
     """Encoder, mat-vec, top-k and the whole task, in a throwaway database."""
     import django

@@ -49,7 +49,6 @@ class LeaseKeeper:
         self._due: dict[int, tuple[Claim, float]] = {}  # key -> (claim, monotonic time due)
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
-        self._pid = 0
         self._sleeping_until = math.inf  # when the keeper wakes next (monotonic)
 
     @contextmanager
@@ -61,8 +60,8 @@ class LeaseKeeper:
             self._ensure_thread()
             self._due[key] = (claim, due)
             if due < self._sleeping_until:
-                # Wake the keeper only to sleep less: waking it for every task cost the task
-                # 0.6-4 ms (a thread competing for the GIL and the core while it encodes).
+                # Wake the keeper only to sleep less: waking it for every task cost an encode
+                # 0.6 ms in one measurement (a thread competing for the GIL while it encodes).
                 self._changed.notify()
         try:
             yield
@@ -76,9 +75,8 @@ class LeaseKeeper:
             return [claim for claim, _ in self._due.values()]
 
     def _ensure_thread(self) -> None:
-        # A forked worker process inherits the object but not the thread: start its own.
-        if self._thread is None or not self._thread.is_alive() or self._pid != os.getpid():
-            self._pid = os.getpid()
+        # None in a forked child (_start_afresh), which inherits the object but not the thread.
+        if self._thread is None or not self._thread.is_alive():
             self._thread = threading.Thread(target=self._run, name="lease-keeper", daemon=True)
             self._thread.start()
 

@@ -250,9 +250,14 @@ def _claim_and_load_in_one_statement(pk: int, claimant: str) -> ClaimedRequest |
     return ClaimedRequest(Claim(pk, now), request, systems, list(history or []))
 
 
-def _stored_fields(model: type[Model]) -> list[Field]:
+#: The rows :func:`store_first` inserts, each named as its CTE and its parameters' prefix.
+_STORED: tuple[tuple[str, type[Model]], ...] = (("lists", RankedList), ("slots", Slot))
+
+
+@cache
+def _stored_fields(model: type[Model]) -> tuple[Field, ...]:
     """The columns :func:`store_first` writes: all but the key and the request."""
-    return [f for f in model._meta.concrete_fields if not f.primary_key and f.name != "request"]
+    return tuple(f for f in model._meta.concrete_fields if not f.primary_key and f.name != "request")
 
 
 def _array_type(field: Field) -> str:
@@ -267,7 +272,7 @@ def _store_sql() -> str:
     r = _qn(Request._meta.db_table)
     slot_request = _qn(Slot._meta.get_field("request").column)
     inserts = []
-    for name, model in (("lists", RankedList), ("slots", Slot)):
+    for name, model in _STORED:
         fields = _stored_fields(model)
         columns = ", ".join(_qn(f.column) for f in [model._meta.get_field("request"), *fields])
         arrays = ", ".join(f"%({name}_{f.attname})s::{_array_type(f)}" for f in fields)
@@ -290,7 +295,7 @@ def _store_first_in_one_statement(claim: Claim, lists: Sequence[RankedList], slo
         "pk": claim.pk, "started_at": claim.started_at, "now": timezone.now(),
         "running": Request.Status.RUNNING.value, "done": Request.Status.DONE.value,
     }  # fmt: skip
-    for name, model, objs in (("lists", RankedList, lists), ("slots", Slot, slots)):
+    for (name, model), objs in zip(_STORED, (lists, slots), strict=True):
         for f in _stored_fields(model):
             params[f"{name}_{f.attname}"] = [
                 f.get_db_prep_save(f.pre_save(obj, add=True), connection) for obj in objs
