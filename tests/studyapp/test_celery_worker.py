@@ -12,12 +12,14 @@ command sets it), where a missing service fails the run instead.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote, urlsplit
@@ -111,9 +113,19 @@ def _delete_queue(queue: str) -> None:
         pass
 
 
-@pytest.fixture(scope="module")
-def worker(django_db_setup, django_db_blocker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:  # type: ignore[no-untyped-def]
-    """A real worker on a private queue, and the in-process Celery app sending to it via Redis."""
+@contextmanager
+def running_worker(
+    queue_prefix: str,
+    log_dir: Path,
+    env_overrides: dict[str, str],
+    *,
+    stop_signal: int = signal.SIGTERM,
+    tail_lines: int | None = None,
+) -> Iterator[Worker]:
+    """A real ``celery worker --pool=solo`` on a private queue and the test database, with the
+    in-process Celery app sending to it via Redis; on exit, the app is switched back, the queue
+    deleted and the worker stopped with ``stop_signal``. Its output is printed on exit: the
+    last ``tail_lines`` lines, or (None) all of it if start-up or the body failed."""
     from django.db import connection
 
     from studyapp.celery import app
@@ -128,8 +140,8 @@ def worker(django_db_setup, django_db_blocker, tmp_path_factory: pytest.TempPath
             "memory, so a worker process cannot see it"
         )
 
-    queue = f"whisperlite-test-{uuid.uuid4().hex[:12]}"
-    log = tmp_path_factory.mktemp("celery_worker") / "worker.log"
+    queue = f"{queue_prefix}-{uuid.uuid4().hex[:12]}"
+    log = log_dir / "worker.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CELERY_", "PYTEST_"))}
     env.update(
         DJANGO_SETTINGS_MODULE="tests.settings",
@@ -137,10 +149,9 @@ def worker(django_db_setup, django_db_blocker, tmp_path_factory: pytest.TempPath
         CELERY_BROKER_URL=BROKER_URL,
         CELERY_TASK_ALWAYS_EAGER="0",
         CELERY_TASK_DEFAULT_QUEUE=queue,  # the worker's sweeper re-sends to the private queue
-        WHISPERLITE_SWEEP_SECONDS="1",
-        WHISPERLITE_CACHE_DIR=str(settings.WHISPERLITE_CACHE_DIR),
         HF_HUB_OFFLINE="1",
         PYTHONUNBUFFERED="1",
+        **env_overrides,
     )
     cmd = [
         sys.executable, "-m", "celery", "-A", "studyapp", "worker",
@@ -164,14 +175,28 @@ def worker(django_db_setup, django_db_blocker, tmp_path_factory: pytest.TempPath
         _delete_queue(queue)
         app.conf.update(saved)
         _reset_pools(app)
-        proc.terminate()
+        proc.send_signal(stop_signal)
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
-        if failed:
+        if tail_lines is not None:
+            lines = handle.output().splitlines()[-tail_lines:]
+            print(f"--- Celery worker output (last {tail_lines} lines) ---\n" + "\n".join(lines))
+        elif failed:
             print(f"--- Celery worker output ({log}) ---\n{handle.output()}")
+
+
+@pytest.fixture(scope="module")
+def worker(django_db_setup, django_db_blocker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:  # type: ignore[no-untyped-def]
+    """A real worker on a private queue, and the in-process Celery app sending to it via Redis."""
+    with running_worker(
+        "whisperlite-test",
+        tmp_path_factory.mktemp("celery_worker"),
+        {"WHISPERLITE_SWEEP_SECONDS": "1", "WHISPERLITE_CACHE_DIR": str(settings.WHISPERLITE_CACHE_DIR)},
+    ) as handle:
+        yield handle
 
 
 @pytest.fixture

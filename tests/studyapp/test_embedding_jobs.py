@@ -1,7 +1,7 @@
 """Catalog embedding split into shards across a REAL Celery worker (Redis, PostgreSQL), and in-process.
 
-The worker is started as in ``test_celery_worker.py`` (solo pool, a private queue, the test
-database), but with an embedding cache folder private to this module, so the tests can put a
+The worker is started by ``test_celery_worker.running_worker`` (solo pool, a private queue,
+the test database), with an embedding cache folder private to this module, so the tests can put a
 shard on disk beforehand and read the merged file afterwards.
 """
 
@@ -10,10 +10,6 @@ from __future__ import annotations
 import io
 import os
 import signal
-import socket
-import subprocess
-import sys
-import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -28,17 +24,7 @@ from studyapp.management.commands.import_catalog import import_catalog
 from studyapp.models import Catalog
 from tests.recommender.test_embeddings_and_ranking import CountingEncoder
 from tests.studyapp.factories import StudyFactory
-from tests.studyapp.test_celery_worker import (
-    BROKER_URL,
-    REPO,
-    WORKER_READY_TIMEOUT,
-    Worker,
-    _delete_queue,
-    _redis_reachable,
-    _reset_pools,
-    _test_database_url,
-    _unavailable,
-)
+from tests.studyapp.test_celery_worker import Worker, running_worker
 
 N_ITEMS, SHARD_SIZE = 36, 12  # 3 shards, small enough to encode in a blink on any host
 
@@ -78,59 +64,18 @@ def embed_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def embed_worker(django_db_setup, django_db_blocker, embed_cache: Path, tmp_path_factory) -> Iterator[Worker]:  # type: ignore[no-untyped-def]
-    from django.db import connection
-
-    from studyapp.celery import app
-
-    if not _redis_reachable(BROKER_URL):
-        _unavailable(f"Redis is not reachable at {BROKER_URL}")
-    if connection.vendor != "postgresql":
-        _unavailable("the real-worker test needs DATABASE_URL to point at PostgreSQL")
-    queue = f"whisperlite-embed-test-{uuid.uuid4().hex[:12]}"
-    log = tmp_path_factory.mktemp("embed_worker") / "worker.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CELERY_", "PYTEST_"))}
-    env.update(
-        DJANGO_SETTINGS_MODULE="tests.settings",
-        DATABASE_URL=_test_database_url(),
-        CELERY_BROKER_URL=BROKER_URL,
-        CELERY_TASK_ALWAYS_EAGER="0",
-        CELERY_TASK_DEFAULT_QUEUE=queue,
-        WHISPERLITE_CACHE_DIR=str(embed_cache),
-        WHISPERLITE_SWEEP_SECONDS="0",
-        OMP_NUM_THREADS="1",
-        WHISPERLITE_TORCH_THREADS="1",
-        HF_HUB_OFFLINE="1",
-        PYTHONUNBUFFERED="1",
-    )
-    cmd = [
-        sys.executable, "-m", "celery", "-A", "studyapp", "worker",
-        "--pool=solo", "-c", "1", "-l", "info", "-Q", queue, "-n", f"{queue}@%h",
-        "--without-gossip", "--without-mingle", "--without-heartbeat",
-    ]  # fmt: skip
-    saved = {key: app.conf[key] for key in ("task_always_eager", "broker_url", "task_default_queue")}
-    with log.open("w") as log_file:
-        proc = subprocess.Popen(
-            cmd, cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-        )
-    handle = Worker(proc, log, queue)
-    try:
-        app.conf.update(task_always_eager=False, broker_url=BROKER_URL, task_default_queue=queue)
-        _reset_pools(app)
-        handle.wait_until_ready(app, f"{queue}@{socket.gethostname()}", WORKER_READY_TIMEOUT)
+    env = {
+        "WHISPERLITE_CACHE_DIR": str(embed_cache),
+        "WHISPERLITE_SWEEP_SECONDS": "0",
+        "OMP_NUM_THREADS": "1",
+        "WHISPERLITE_TORCH_THREADS": "1",
+    }
+    # SIGQUIT, a cold shutdown: no task is running, nothing to finish.
+    with running_worker(
+        "whisperlite-embed-test", tmp_path_factory.mktemp("embed_worker"), env, stop_signal=signal.SIGQUIT,
+        tail_lines=100,
+    ) as handle:  # fmt: skip
         yield handle
-    finally:
-        _delete_queue(queue)
-        app.conf.update(saved)
-        _reset_pools(app)
-        proc.send_signal(signal.SIGQUIT)  # cold shutdown: no task is running, nothing to finish
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        print(
-            "--- Celery worker output (last 100 lines) ---\n" + "\n".join(handle.output().splitlines()[-100:])
-        )
 
 
 @pytest.fixture
