@@ -24,13 +24,12 @@ import sys
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_report import Figure, latency_figures  # noqa: E402
-from chaos_stack import PYTHON, REPO, Stack, _wait_port, free_port  # noqa: E402
+from chaos_stack import PYTHON, REPO, Stack, _wait_port, admin_sql, free_port, with_database  # noqa: E402
 
 IDLE_P50_LIMIT_MS = 250.0
 CONCURRENT_P95_LIMIT_MS = 1500.0
@@ -68,10 +67,9 @@ class BenchStack(Stack):
         self.web_port = free_port(55120, 55130)
         while self.web_port == self.redis_port:
             self.web_port = free_port(55120, 55130)
-        parts = urlsplit(server_url)
         self.server_url = server_url
         self.db_name = f"wl_bench_lists_{os.getpid()}"
-        self.env["DATABASE_URL"] = urlunsplit(parts._replace(path="/" + self.db_name))
+        self.env["DATABASE_URL"] = with_database(server_url, self.db_name)
         self.env["CELERY_BROKER_URL"] = f"redis://127.0.0.1:{self.redis_port}/0"
         self.env["TMPDIR"] = str(root / "tmp")
         self.env["HOME"] = str(root / "home")
@@ -79,19 +77,11 @@ class BenchStack(Stack):
         (root / "tmp").mkdir()
         (root / "home").mkdir()
 
-    def _admin(self, sql: str) -> None:
-        import psycopg
-
-        parts = urlsplit(self.server_url)
-        admin_url = urlunsplit(parts._replace(path="/postgres"))
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(sql)  # type: ignore[arg-type]
-
     def create_database(self) -> None:
-        self._admin(f'CREATE DATABASE "{self.db_name}"')
+        admin_sql(self.server_url, f'CREATE DATABASE "{self.db_name}"')
 
     def drop_database(self) -> None:
-        self._admin(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
+        admin_sql(self.server_url, f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
 
     def setup(self, catalog: str, data_dir: str) -> str:
         self.manage("migrate", "-v", "0")

@@ -12,22 +12,12 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-REPO = Path(__file__).resolve().parent.parent
-PYTHON = sys.executable
-
-# The app's production settings; static files from the finders, so no collectstatic run is needed
-# for the page each client loads first (the write itself serves no static file).
-SETTINGS = """from studyapp.settings import *  # noqa
-STORAGES = {"default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-            "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
-WHITENOISE_USE_FINDERS = True
-"""
+from chaos_stack import PYTHON, REPO, SETTINGS, admin_sql, with_database
 
 # Participants at their tasks with ready requests: what the ranking task leaves behind (two
 # lists of k slots per request, side by side). Prints what the clients need as one JSON line.
@@ -99,18 +89,6 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path="/" + name))
-
-
-def _admin_sql(url: str, sql: str) -> None:
-    import psycopg  # only the benchmark's parent process talks to the server directly
-
-    with psycopg.connect(_with_database(url, "postgres"), autocommit=True) as conn:
-        conn.execute(sql)
-
-
 class Stack:
     """A gunicorn serving the app on its own database; every file under ``var_dir``."""
 
@@ -123,7 +101,7 @@ class Stack:
         else:
             base = urlsplit(server).path.lstrip("/") or "postgres"
             self.created_db = f"{base}_bench_writes_{os.getpid()}"
-            self.db_url = _with_database(server, self.created_db)
+            self.db_url = with_database(server, self.created_db)
         (var_dir / "settings").mkdir(parents=True, exist_ok=True)
         (var_dir / "settings" / "bench_writes_settings.py").write_text(SETTINGS)
         keep = ("PATH", "HOME", "LANG", "LC_ALL", "PGPASSWORD", "VIRTUAL_ENV")
@@ -166,7 +144,7 @@ class Stack:
 
     def create_database(self) -> None:
         if self.created_db:
-            _admin_sql(self.db_url, f'CREATE DATABASE "{self.created_db}"')
+            admin_sql(self.db_url, f'CREATE DATABASE "{self.created_db}"')
             subprocess.run([PYTHON, "manage.py", "migrate", "-v", "0"], cwd=REPO, env=self.env, check=True)
 
     def start_web(self) -> None:
@@ -199,7 +177,7 @@ class Stack:
         import psycopg
 
         name = urlsplit(self.db_url).path.lstrip("/")
-        with psycopg.connect(_with_database(self.db_url, "postgres"), autocommit=True) as conn:
+        with psycopg.connect(with_database(self.db_url, "postgres"), autocommit=True) as conn:
             rows = conn.execute(
                 "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (name,)
             ).fetchall()
@@ -214,7 +192,7 @@ class Stack:
                 os.killpg(self.web.pid, signal.SIGKILL)
                 self.web.wait()
         if self.created_db:
-            _admin_sql(self.db_url, f'DROP DATABASE IF EXISTS "{self.created_db}" WITH (FORCE)')
+            admin_sql(self.db_url, f'DROP DATABASE IF EXISTS "{self.created_db}" WITH (FORCE)')
 
 
 def _all_pids() -> list[int]:

@@ -2,7 +2,8 @@
 
 Everything runs on loopback from one temporary folder, on ports of its own (PostgreSQL
 55400-55499, Redis 56400-56499, gunicorn 57400-57499), so the harness may kill any of it
-without touching shared services. Used by ``scripts/chaos.py``.
+without touching shared services. Used by ``scripts/chaos.py``; the benchmarks' stacks
+(``bench_lists.py``, ``bench_writes_stack.py``) share its settings module and helpers.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -31,6 +33,20 @@ def free_port(lo: int, hi: int) -> int:
                 continue
             return port
     raise RuntimeError(f"no free port in {lo}-{hi}")
+
+
+def with_database(url: str, name: str) -> str:
+    """``url`` pointing at database ``name`` of the same server."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+def admin_sql(url: str, sql: str) -> None:
+    """Run ``sql`` on the server of ``url`` from its ``postgres`` database (CREATE/DROP DATABASE)."""
+    import psycopg  # only a benchmark's parent process talks to the server directly
+
+    with psycopg.connect(with_database(url, "postgres"), autocommit=True) as conn:
+        conn.execute(sql)  # type: ignore[arg-type]
 
 
 def pg_bin(name: str) -> str:
