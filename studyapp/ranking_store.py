@@ -60,7 +60,9 @@ class ClaimedRequest:
     claim: Claim
     request: Request  # as claimed, with its participant, study and catalog loaded
     systems: list[RankingSystem]  # the study's systems, by primary key
-    history: list[str]  # external ids of the participant's picks, in pick order
+    # External ids of the participant's picks, in pick order: the order feeds the tie seed and
+    # the history blend's c.I cache key.
+    history: list[str]
 
 
 def claim_and_load(pk: int, claimant: str = "") -> ClaimedRequest | None:
